@@ -1,0 +1,71 @@
+"""What kubectl would connect to: the server, how it verifies it, and how it authenticates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+
+@dataclass(frozen=True)
+class Auth:
+    method: str  # "token" | "token-file" | "client-certificate" | "exec" | "auth-provider" | "basic" | "none"
+    exec_command: str | None = None
+    exec_api_version: str | None = None
+    provider: str | None = None
+    # A bearer token is never kept here: probes never authenticate, and nothing can leak
+    # what was never stored.
+
+
+@dataclass(frozen=True)
+class Target:
+    server: str  # the URL as given, userinfo removed
+    host: str
+    port: int
+    scheme: str = "https"
+    ca_pem: bytes | None = None
+    ca_source: str = "system"  # "certificate-authority-data" | "certificate-authority: PATH" | "system"
+    tls_server_name: str | None = None
+    insecure_skip_tls_verify: bool = False
+    proxy_url: str | None = None  # the kubeconfig's proxy-url; may hold a password: see redact_url
+    auth: Auth = field(default_factory=lambda: Auth("none"))
+    context: str | None = None
+    cluster: str | None = None
+    kubeconfig: tuple[str, ...] = ()
+
+    @property
+    def sni(self) -> str:
+        return self.tls_server_name or self.host
+
+    def public_view(self) -> dict[str, object]:
+        """The target as reports show it: no CA bytes, no secrets."""
+        return {
+            "server": self.server,
+            "host": self.host,
+            "port": self.port,
+            "context": self.context,
+            "cluster": self.cluster,
+            "kubeconfig": list(self.kubeconfig),
+            "ca_source": self.ca_source,
+            "tls_server_name": self.tls_server_name,
+            "insecure_skip_tls_verify": self.insecure_skip_tls_verify,
+            "proxy_url": redact_url(self.proxy_url) if self.proxy_url else None,
+            "auth": {
+                "method": self.auth.method,
+                "exec_command": self.auth.exec_command,
+                "provider": self.auth.provider,
+            },
+        }
+
+
+def redact_url(url: str) -> str:
+    """Drop the password (and any userinfo) from a URL, keeping the rest readable."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if "@" not in parts.netloc:
+        return url
+    user, _, hostport = parts.netloc.rpartition("@")
+    name = user.split(":", 1)[0]
+    netloc = f"{name}:REDACTED@{hostport}" if ":" in user else f"REDACTED@{hostport}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

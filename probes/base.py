@@ -1,0 +1,132 @@
+"""The shared envelope every probe returns, and the closed vocabulary of failure kinds.
+
+A probe observes one thing (a name through one resolver, one address and port, one TLS
+handshake) and returns a :class:`ProbeResult`. Network outcomes are data: a refused
+connection is ``Status.FAILED`` with ``Failure(kind="tcp.refused")``. A probe raises only
+for bugs; the runner turns anything that escapes into ``Status.ERROR`` with kind
+``internal`` and carries on.
+
+Failure kinds, by area (a kind is never renamed, only added)::
+
+    dns.    nxdomain  no_answer  timeout  servfail  refused  error
+    tcp.    refused   timeout    no_route  net_unreachable  error
+    tls.    handshake_failed  timeout  ca_mismatch  name_mismatch  expired  error
+    http.   timeout   not_kubernetes  error
+    proxy.  unreachable  refused_connect  auth_required  scheme_mismatch  error
+    icmp.   admin_prohibited  host_unreachable  net_unreachable  port_unreachable
+    auth.   exec_missing
+    kubeconfig. invalid
+    internal        a probe crashed: a bug, never evidence about the network
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+JSONValue = Any  # str | int | float | bool | None | list | dict of those
+
+
+class Status(str, Enum):
+    OK = "ok"  # the step worked
+    FAILED = "failed"  # the network said no: refused, NXDOMAIN, timeout, bad certificate
+    SKIPPED = "skipped"  # not applicable or not permitted; ``reason`` says why
+    ERROR = "error"  # the probe itself broke: a bug or bad input, not evidence
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: str  # from the vocabulary above
+    detail: str  # one sentence, already redacted
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One server asked or one address dialled within a probe."""
+
+    endpoint: str  # "10.0.0.10:53/udp", "10.1.2.3:443"
+    status: Status
+    duration_s: float
+    failure: Failure | None = None
+    facts: Mapping[str, JSONValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    probe: str  # "dns.system", "tcp", "tls", ...
+    subject: str  # the name, address or resolver probed
+    status: Status
+    duration_s: float
+    facts: Mapping[str, JSONValue] = field(default_factory=dict)
+    phases: Mapping[str, float | None] = field(default_factory=dict)  # None = never reached
+    attempts: tuple[Attempt, ...] = ()
+    failure: Failure | None = None
+    reason: str | None = None  # why SKIPPED or ERROR
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.OK
+
+    @property
+    def kind(self) -> str | None:
+        return self.failure.kind if self.failure else None
+
+
+def ok(probe: str, subject: str, duration_s: float, **kw: Any) -> ProbeResult:
+    return ProbeResult(probe, subject, Status.OK, duration_s, **kw)
+
+
+def failed(
+    probe: str, subject: str, duration_s: float, kind: str, detail: str, **kw: Any
+) -> ProbeResult:
+    return ProbeResult(probe, subject, Status.FAILED, duration_s, failure=Failure(kind, detail), **kw)
+
+
+def skipped(probe: str, subject: str, reason: str, **kw: Any) -> ProbeResult:
+    return ProbeResult(probe, subject, Status.SKIPPED, 0.0, reason=reason, **kw)
+
+
+_SHARED = ipaddress.ip_network("100.64.0.0/10")
+_ULA = ipaddress.ip_network("fc00::/7")
+_RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+
+
+def address_class(address: str) -> str:
+    """'private' (RFC 1918, 100.64/10, fc00::/7), 'loopback', 'link-local', or 'public'.
+
+    Documentation ranges (198.51.100.0/24, 203.0.113.0/24) count as public: the lab uses
+    them to stand for the internet.
+    """
+    ip = ipaddress.ip_address(address)
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"
+    if ip.version == 4 and (ip in _SHARED or any(ip in n for n in _RFC1918)):
+        return "private"
+    if ip.version == 6 and ip in _ULA:
+        return "private"
+    return "public"
+
+
+@dataclass(frozen=True)
+class ProbeContext:
+    """What every probe receives besides its subject: the time budget and the I/O seams.
+
+    ``deadline`` is an ``agent.deadline.Deadline`` (typed loosely so probes do not import
+    the agent package); every socket, resolver and HTTP timeout is ``deadline.cap(...)``.
+    """
+
+    deadline: Any
+    timeout_s: float  # the per-probe budget the user asked for (--timeout)
+    env: Mapping[str, str] = field(default_factory=dict)  # the process environment, for proxies and CI
+    hosts_path: str = "/etc/hosts"
+    resolv_conf_path: str = "/etc/resolv.conf"
+    log: Any = None  # callable(str) for --verbose lines on stderr, or None
+
+    def say(self, message: str) -> None:
+        if self.log is not None:
+            self.log(message)
