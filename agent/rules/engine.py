@@ -32,7 +32,7 @@ def evaluate(rules: Iterable[Rule], obs: Observations) -> list[Finding]:
             findings.append(
                 Finding(
                     code=rule.code,
-                    severity=rule.severity,
+                    severity=hit.severity or rule.severity,
                     title=rule.title,
                     subject=hit.subject,
                     detail=hit.detail,

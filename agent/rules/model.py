@@ -40,6 +40,7 @@ class Hit:
     evidence: tuple[Evidence, ...] = ()
     fix_args: Mapping[str, Any] = field(default_factory=dict)
     fix: str | None = None  # replaces the template when the fix depends on the case
+    severity: Severity | None = None  # overrides the rule's when the case decides it
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class Finding:
         }
 
 
-def rule(code: str, severity: Severity, title: str, fix: str):  # noqa: ANN201
+def rule(code: str, severity: Severity, title: str, fix: str):
     """Decorator: ``@rule("dns.nxdomain", BLOCKER, "...", "...")`` over the evaluate
     function turns it into a :class:`Rule`."""
 

@@ -1,0 +1,146 @@
+"""The command line: `kubereach diagnose` and `kubereach demo`.
+
+This is the one place errors become exit codes:
+
+    0  kubectl can connect
+    1  kubectl cannot connect
+    2  bad input or usage (one line on stderr, never a traceback)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+EXIT_REACHABLE, EXIT_UNREACHABLE, EXIT_USAGE = 0, 1, 2
+FORMATS = ("text", "json", "markdown")
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  pretty_exceptions_show_locals=False, rich_markup_mode=None,
+                  help="Explains why kubectl can or cannot reach a Kubernetes API server.")
+
+
+def _stderr(message: str) -> None:
+    sys.stderr.write(message.rstrip("\n") + "\n")
+    sys.stderr.flush()
+
+
+def parse_resolver(spec: str):
+    from agent.diagnose import Resolver
+    from agent.errors import UsageError
+    from probes.dns import split_server
+
+    label, sep, server = spec.partition("=")
+    if not sep:
+        label, server = spec, spec
+    try:
+        split_server(server)
+    except ValueError:
+        raise UsageError(f"--resolver {spec!r}: want [LABEL=]IP[:PORT] with an IP address") from None
+    if not label:
+        raise UsageError(f"--resolver {spec!r}: the label before '=' is empty")
+    return Resolver(label, server)
+
+
+@app.command()
+def diagnose(
+    kubeconfig: Annotated[str | None, typer.Option(help="Kubeconfig file (default: $KUBECONFIG, else ~/.kube/config).")] = None,
+    context: Annotated[str | None, typer.Option(help="Kubeconfig context (default: current-context).")] = None,
+    server: Annotated[str | None, typer.Option(help="API server URL; overrides the kubeconfig's.")] = None,
+    resolver: Annotated[list[str] | None, typer.Option(help="Extra resolver to compare, [LABEL=]IP[:PORT]; repeatable.")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds each probe may take.")] = 5.0,
+    format: Annotated[str, typer.Option("--format", help="text, json or markdown.")] = "text",
+    output: Annotated[str | None, typer.Option(help="Write the report to this file instead of stdout.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Progress and probe errors on stderr.")] = False,
+) -> None:
+    """Look at the API server the way kubectl would from here, and explain the result."""
+    code = _diagnose(kubeconfig=kubeconfig, context=context, server=server, resolvers=resolver or [],
+                     timeout_s=timeout, fmt=format, output=output, verbose=verbose)
+    raise typer.Exit(code)
+
+
+def _diagnose(*, kubeconfig: str | None, context: str | None, server: str | None, resolvers: list[str],
+              timeout_s: float, fmt: str, output: str | None, verbose: bool) -> int:
+    from agent import redact
+    from agent.diagnose import Options
+    from agent.diagnose import diagnose as run
+    from agent.errors import UsageError
+    from agent.kubeconfig import load
+    from agent.render import RENDERERS
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if not 0 < timeout_s <= 300:
+        raise UsageError("--timeout must be more than 0 and at most 300 seconds")
+    env = dict(os.environ)
+    parsed_resolvers = tuple(parse_resolver(r) for r in resolvers)
+    loaded = load(kubeconfig=kubeconfig, context=context, server=server, env=env)
+    secrets = [*loaded.secrets, *redact.from_env(env)]
+    log = (lambda m: _stderr(redact.scrub(f"kubereach: {m}", secrets))) if verbose else None
+    options = Options(timeout_s=timeout_s, resolvers=parsed_resolvers,
+                      hosts_path=env.get("KUBEREACH_HOSTS_FILE", "/etc/hosts"),
+                      resolv_conf_path=env.get("KUBEREACH_RESOLV_CONF", "/etc/resolv.conf"))
+    if log:
+        log(f"diagnosing {loaded.target.server} with a {timeout_s:g} s timeout per probe")
+    report = run(loaded.target, loaded.problems, options, env=env, log=log)
+    colour = fmt == "text" and output is None and sys.stdout.isatty() and "NO_COLOR" not in env
+    text = redact.scrub(RENDERERS[fmt](report, colour), secrets)
+    if output:
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write --output {output}: {exc.strerror or exc}") from None
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return report.exit_code
+
+
+@app.command()
+def demo(
+    timeout: Annotated[float, typer.Option(help="Seconds each probe may take.")] = 3.0,
+) -> None:
+    """Build a lab of network namespaces (root, Linux), show diagnoses next to kubectl, tear it down."""
+    from agent.errors import UsageError
+
+    try:
+        from agent.demo import run_demo
+    except ImportError:
+        raise UsageError("the demo lab is not part of this installation") from None
+    raise typer.Exit(run_demo(out=sys.stdout, timeout_s=timeout))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from agent.errors import KubereachError
+
+    try:
+        # standalone_mode=False: usage errors reach us, so they print as one line.
+        code = app(args=argv, prog_name="kubereach", standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        _stderr("kubereach: interrupted")
+        return 130
+    except KubereachError as exc:
+        _stderr(f"kubereach: error: {exc}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _stderr("kubereach: interrupted")
+        return 130
+    except Exception as exc:
+        # typer vendors click, so its usage errors are matched by shape, not by class.
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            _stderr(f"kubereach: error: {exc.format_message()}")
+            return EXIT_USAGE
+        # The last line of defence: never a traceback on a user's screen.
+        _stderr(f"kubereach: internal error ({type(exc).__name__}); please report it with --verbose output")
+        return EXIT_USAGE
+    return code if isinstance(code, int) else 0
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,11 @@
+"""The report for a pipeline: the documented JSON schema, nothing else on stdout."""
+
+from __future__ import annotations
+
+import json
+
+from agent.report import Report
+
+
+def render(report: Report, colour: bool = False) -> str:
+    return json.dumps(report.as_dict(), indent=2, default=str) + "\n"

@@ -1,0 +1,73 @@
+"""The report for a person: the chain with a mark per step, blockers with fixes first."""
+
+from __future__ import annotations
+
+import textwrap
+
+from agent.report import Report
+from agent.rules.model import Severity
+
+WIDTH = 80
+_MARKS = {"ok": "ok", "failed": "FAIL", "error": "ERR", "not-reached": "--"}
+_COLOURS = {"ok": "32", "failed": "31", "error": "33", "not-reached": "90"}
+
+
+def _wrap(text: str, indent: str) -> list[str]:
+    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent,
+                         break_long_words=True, break_on_hyphens=False) or [indent]
+
+
+def _paint(text: str, code: str, colour: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if colour else text
+
+
+def render(report: Report, colour: bool = False) -> str:
+    t = report.target
+    out: list[str] = []
+    can = "CAN" if report.verdict == "reachable" else "CANNOT"
+    head = f"kubectl {can} reach {t['server']}"
+    if t.get("context"):
+        head += f" (context {t['context']})"
+    out.append(_paint(head, "1;32" if report.verdict == "reachable" else "1;31", colour))
+    v = report.vantage
+    where = f"from {v.get('hostname', '?')}"
+    if v.get("source_ips"):
+        where += f" ({', '.join(v['source_ips'][:3])})"
+    ci = v.get("ci")
+    if ci:
+        where += f", CI {ci['name']}" + (" hosted runner" if ci.get("hosted") else "")
+    if v.get("aks_command_invoke"):
+        where += ", inside the cluster (az aks command invoke)"
+    elif v.get("pod"):
+        where += ", in a Kubernetes pod"
+    elif v.get("container"):
+        where += ", in a container"
+    out += _wrap(where, "")
+    out.append("")
+    out.append("Path kubectl takes")
+    for step in report.path:
+        mark = _MARKS.get(step.status, step.status)
+        cell = _paint(f"[{mark:^4}]", _COLOURS.get(step.status, "0"), colour)
+        line = f"{step.name:<10} {step.subject}".rstrip()
+        out.append(f"  {cell} {line}")
+        if step.status != "not-reached" and step.detail:
+            out += _wrap(step.detail, " " * 9)
+    for severity, heading in ((Severity.BLOCKER, "Blockers"), (Severity.WARNING, "Warnings"),
+                              (Severity.INFO, "Notes")):
+        found = report.by_severity(severity)
+        if not found:
+            continue
+        out += ["", heading]
+        for i, f in enumerate(found, 1):
+            out += _wrap(f"{i}. [{f.code}] {f.title}: {f.subject}", "  ")
+            out += _wrap(f.detail, "     ")
+            out += _wrap(f"Fix: {f.fix}", "     ")
+    skipped = report.not_checked()
+    if skipped:
+        out += ["", "Not checked"]
+        for p in skipped:
+            out += _wrap(f"{p.probe} {p.subject}: {p.reason or p.status.value}", "  ")
+    tm = report.timings
+    out += ["", f"Verdict: {report.verdict} (exit {report.exit_code}) in {tm['total_s']:.2f} s, "
+                f"timeout {tm['timeout_s']:g} s per probe"]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,92 @@
+"""The report: one value that every renderer reads, built once from the observations.
+
+JSON schema (schema_version 1): verdict, target, vantage, path, findings, probes, timings,
+plus schema_version and tool. Keys are stable; new keys may be added, none renamed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agent import __version__
+from agent.observations import Observations
+from agent.rules.catalog import all_rules
+from agent.rules.engine import evaluate
+from agent.rules.model import Finding, Severity
+from agent.verdict import Step, judge
+from probes.base import ProbeResult, Status
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Report:
+    verdict: str
+    target: dict[str, Any]
+    vantage: dict[str, Any]
+    path: tuple[Step, ...]
+    findings: tuple[Finding, ...]
+    probes: tuple[ProbeResult, ...]
+    timings: dict[str, Any]
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.verdict == "reachable" else 1
+
+    def by_severity(self, severity: Severity) -> list[Finding]:
+        return [f for f in self.findings if f.severity is severity]
+
+    def not_checked(self) -> list[ProbeResult]:
+        return [p for p in self.probes if p.status in (Status.SKIPPED, Status.ERROR)]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool": {"name": "kubereach", "version": __version__},
+            "verdict": self.verdict,
+            "target": self.target,
+            "vantage": self.vantage,
+            "path": [s.as_dict() for s in self.path],
+            "findings": [f.as_dict() for f in self.findings],
+            "probes": [probe_dict(p) for p in self.probes],
+            "timings": self.timings,
+        }
+
+
+def probe_dict(p: ProbeResult) -> dict[str, Any]:
+    return {
+        "probe": p.probe,
+        "subject": p.subject,
+        "status": p.status.value,
+        "duration_s": round(p.duration_s, 4),
+        "failure": {"kind": p.failure.kind, "detail": p.failure.detail} if p.failure else None,
+        "reason": p.reason,
+        "facts": dict(p.facts),
+        "phases": {k: (round(v, 4) if v is not None else None) for k, v in p.phases.items()},
+        "attempts": [
+            {"endpoint": a.endpoint, "status": a.status.value, "duration_s": round(a.duration_s, 4),
+             "failure": {"kind": a.failure.kind, "detail": a.failure.detail} if a.failure else None,
+             "facts": dict(a.facts)}
+            for a in p.attempts
+        ],
+    }
+
+
+def build_report(obs: Observations, *, elapsed_s: float, timeout_s: float, deadline_s: float) -> Report:
+    findings = evaluate(all_rules(), obs)
+    verdict, path = judge(obs)
+    vantage = obs.one("vantage")
+    by_step = {s.name: s for s in path}
+    timings: dict[str, Any] = {"total_s": round(elapsed_s, 3), "timeout_s": timeout_s,
+                               "deadline_s": round(deadline_s, 3)}
+    for name, probe in (("dns_s", "dns.system"), ("proxy_s", "proxy.connect")):
+        r = obs.one(probe)
+        timings[name] = round(r.duration_s, 4) if r is not None and r.status is not Status.SKIPPED else None
+    for name in ("tcp", "tls", "http"):
+        step = by_step.get(name)
+        r = obs.one(name, step.subject) if step and step.subject else None
+        timings[f"{name}_s"] = round(r.duration_s, 4) if r is not None else None
+    return Report(verdict=verdict, target=obs.target.public_view(),
+                  vantage=dict(vantage.facts) if vantage else {}, path=tuple(path),
+                  findings=tuple(findings), probes=obs.results, timings=timings)

@@ -1,0 +1,171 @@
+"""Name resolution: the system view kubectl uses, compared with every other view."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from agent.observations import Observations
+from agent.rules.common import (
+    addresses,
+    attempt_evidence,
+    dns_views,
+    evidence,
+    view_name,
+    works_end_to_end,
+)
+from agent.rules.model import Evidence, Hit, Severity, rule
+from probes.base import ProbeResult, Status
+
+
+def _what_if(obs: Observations) -> tuple[str, list[Evidence]]:
+    """What the other views found, and whether those addresses work end to end."""
+    found = [(v, addresses(v)) for v in dns_views(obs) if v.ok]
+    if not found:
+        return " No other resolver asked knows the name either.", []
+    parts, ev = [], []
+    for view, addrs in found:
+        working = [a for a in addrs if works_end_to_end(obs, a)]
+        verdict = (f"{', '.join(working)} answers TLS with the cluster's certificate and a Kubernetes API, "
+                   "so DNS is the only problem" if working else "but that address does not work from here either, "
+                   "so fixing DNS alone would not be enough")
+        parts.append(f" {view_name(view)} resolves it to {', '.join(addrs)}: {verdict}.")
+        ev.append(evidence(view, f"resolves to {', '.join(addrs)}"))
+    return "".join(parts), ev
+
+
+def _private_zone(host: str) -> bool:
+    return ".privatelink." in host or host.endswith(".eks.amazonaws.com")
+
+
+def _dns_fix(obs: Observations, default: str) -> str:
+    host = obs.target.host
+    if _private_zone(host) or any(v.ok for v in dns_views(obs)):
+        return ("Resolve the name where the private zone is visible: link this network to the private "
+                f"DNS zone of {host.split('.', 1)[1] if '.' in host else host}, or point resolv.conf (or the "
+                "VNet's DNS servers) at a resolver that forwards the zone to Azure DNS (168.63.129.16) "
+                "from a linked VNet; for a one-off test, add the address to /etc/hosts.")
+    return default
+
+
+@rule("dns.nxdomain", Severity.BLOCKER, "The API server name does not exist for this resolver",
+      "Check the server name in the kubeconfig; if the cluster is private, resolve it where its private DNS zone is visible.")
+def nxdomain(obs: Observations) -> Iterator[Hit]:
+    if obs.proxy_used():
+        return
+    r = obs.one("dns.system")
+    if r is None or r.kind != "dns.nxdomain":
+        return
+    tried = ", ".join(r.facts.get("names_tried", []))
+    more, ev = _what_if(obs)
+    yield Hit(obs.target.host,
+              f"{r.facts.get('nameserver')} says NXDOMAIN for {obs.target.host} (names tried: {tried}); kubectl "
+              f"fails with 'no such host'.{more}",
+              (evidence(r), *attempt_evidence(r), *ev),
+              fix=_dns_fix(obs, "Check the server name in the kubeconfig (a deleted, stopped or renamed cluster "
+                                "loses its name); re-fetch credentials with `az aks get-credentials` or "
+                                "`aws eks update-kubeconfig`."))
+
+
+NO_ANSWER_FIX = "Add the A record for the API server to the zone this resolver serves, or use a resolver that has it."
+
+
+@rule("dns.no_answer", Severity.BLOCKER, "The name exists but has no address", NO_ANSWER_FIX)
+def no_answer(obs: Observations) -> Iterator[Hit]:
+    if obs.proxy_used():
+        return
+    r = obs.one("dns.system")
+    if r is None or r.kind != "dns.no_answer":
+        return
+    more, ev = _what_if(obs)
+    yield Hit(obs.target.host, f"{r.failure.detail}: the zone is there but holds no A record for the API "
+              f"server.{more}", (evidence(r), *ev), fix=_dns_fix(obs, NO_ANSWER_FIX))
+
+
+@rule("dns.server_failure", Severity.BLOCKER, "The resolver failed instead of answering",
+      "The resolver answers SERVFAIL or REFUSED: check its forwarders (a conditional forwarder for the zone "
+      "pointing at a server that cannot reach Azure DNS fails like this) or use another resolver.")
+def server_failure(obs: Observations) -> Iterator[Hit]:
+    if obs.proxy_used():
+        return
+    r = obs.one("dns.system")
+    if r is None or r.kind not in ("dns.servfail", "dns.refused"):
+        return
+    more, ev = _what_if(obs)
+    yield Hit(obs.target.host, f"{r.failure.detail}; kubectl fails with 'server misbehaving'.{more}",
+              (evidence(r), *attempt_evidence(r), *ev))
+
+
+@rule("dns.resolver_unreachable", Severity.WARNING, "A resolver does not answer",
+      "Check that the resolver at {server} is running and reachable on port 53 (UDP and TCP) from here, or "
+      "remove it from resolv.conf / the VNet's DNS servers.")
+def resolver_unreachable(obs: Observations) -> Iterator[Hit]:
+    system = obs.one("dns.system")
+    system_timed_out = system is not None and system.kind == "dns.timeout" and not obs.proxy_used()
+    for view in dns_views(obs):
+        if view.kind == "dns.timeout":
+            server = view.facts.get("server", view.subject)
+            yield Hit(view.subject, f"{view_name(view)} did not answer: {view.failure.detail}.",
+                      (evidence(view),), fix_args={"server": server},
+                      severity=Severity.BLOCKER if system_timed_out else None)
+    if system_timed_out and not dns_views(obs):
+        yield Hit(obs.target.host, f"No resolver answered: {system.failure.detail}.",
+                  (evidence(system), *attempt_evidence(system)), fix_args={"server": "each nameserver"},
+                  severity=Severity.BLOCKER)
+
+
+@rule("dns.hosts_override", Severity.WARNING, "/etc/hosts overrides DNS for the API server",
+      "Remove or correct the {host} line in {hosts_file}: private endpoint addresses change when a cluster "
+      "is recreated or stopped and started.")
+def hosts_override(obs: Observations) -> Iterator[Hit]:
+    system = obs.one("dns.system")
+    if system is None or system.facts.get("source") != "hosts" or obs.proxy_used():
+        return
+    pinned = addresses(system)
+    dns_addrs = sorted({a for v in dns_views(obs) if v.ok for a in addresses(v)})
+    if dns_addrs and set(dns_addrs) == set(pinned):
+        return
+    pinned_work = any(works_end_to_end(obs, a) for a in pinned)
+    dns_work = [a for a in dns_addrs if works_end_to_end(obs, a)]
+    detail = (f"{system.facts.get('hosts_file')} pins {obs.target.host} to {', '.join(pinned)}, so kubectl never "
+              "asks DNS")
+    if dns_addrs:
+        detail += f"; DNS says {', '.join(dns_addrs)}"
+    detail += "."
+    severity = None
+    if not pinned_work:
+        detail += " The pinned address does not work from here"
+        if dns_work:
+            detail += f", while {', '.join(dns_work)} from DNS does: the hosts entry is stale"
+            severity = Severity.BLOCKER
+        detail += "."
+    yield Hit(obs.target.host, detail, (evidence(system, f"hosts file gives {', '.join(pinned)}"),),
+              fix_args={"host": obs.target.host, "hosts_file": system.facts.get("hosts_file")},
+              severity=severity)
+
+
+def _answer(view: ProbeResult) -> str:
+    if view.ok:
+        return ", ".join(sorted(addresses(view)))
+    return view.failure.kind.split(".", 1)[1].upper() if view.failure else view.status.value
+
+
+@rule("dns.split_horizon", Severity.WARNING, "Resolvers disagree about the API server name",
+      "Make the resolver kubectl uses ({system}) give the private answer: that is the one that works from here "
+      "if any does; see the other findings.")
+def split_horizon(obs: Observations) -> Iterator[Hit]:
+    views = [v for v in dns_views(obs) if v.status in (Status.OK, Status.FAILED) and v.kind != "dns.timeout"]
+    system = obs.one("dns.system")
+    if system is not None and system.facts.get("source") == "dns" and system.kind != "dns.timeout":
+        views = [system, *views]
+    answers = {view_name(v): _answer(v) for v in views}
+    if len(set(answers.values())) < 2:
+        return
+    shown = "; ".join(f"{name}: {answer}" for name, answer in answers.items())
+    classes = {a["class"] for v in views if v.ok for a in v.facts.get("addresses", [])}
+    extra = " One view gives a public address and another a private one." if {"public", "private"} <= classes else ""
+    yield Hit(obs.target.host, f"Different resolvers give different answers for {obs.target.host}: {shown}.{extra}",
+              tuple(evidence(v, _answer(v)) for v in views),
+              fix_args={"system": "the system resolver"})
+
+
+RULES = (nxdomain, no_answer, server_failure, resolver_unreachable, hosts_override, split_horizon)

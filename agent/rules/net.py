@@ -1,0 +1,81 @@
+"""TCP to the addresses kubectl dials: dropped, refused, no route, or a shadowing route."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from agent.observations import Observations
+from agent.rules.common import evidence, on_path, path_connects
+from agent.rules.model import Hit, Severity, rule
+from probes.base import ProbeResult
+
+
+def _tcp_hits(obs: Observations, kinds: tuple[str, ...], sentence: str) -> Iterator[Hit]:
+    if obs.proxy_used():
+        return
+    connects = path_connects(obs)
+    for r in on_path(obs, "tcp"):
+        if r.kind in kinds:
+            source = r.facts.get("source_ip")
+            yield Hit(r.subject,
+                      f"{r.failure.detail} (from {source or 'an unknown source address'}, "
+                      f"{r.duration_s:.1f} s). {sentence}",
+                      (evidence(r),),
+                      fix_args={"address": r.facts.get("address"), "port": r.facts.get("port"),
+                                "source": source or "this host"},
+                      severity=Severity.WARNING if connects else None)
+
+
+@rule("net.filtered", Severity.BLOCKER, "Connections to the API server are silently dropped",
+      "Something between {source} and {address}:{port} drops the SYN: check the authorized IP ranges of a "
+      "public endpoint (add this host's egress IP), NSGs / security groups and firewalls on the path, and "
+      "that a route exists back to {source}.")
+def filtered(obs: Observations) -> Iterator[Hit]:
+    yield from _tcp_hits(obs, ("tcp.timeout",),
+                         "kubectl waits and fails with 'i/o timeout'. Dropped packets usually mean a firewall, "
+                         "an authorized-IP-range list, or a missing return route.")
+
+
+@rule("net.refused", Severity.BLOCKER, "The API server address refuses connections",
+      "Nothing accepts connections on {address}:{port}: check the port in the kubeconfig, that the cluster is "
+      "running, and any firewall that rejects with TCP reset.")
+def refused(obs: Observations) -> Iterator[Hit]:
+    yield from _tcp_hits(obs, ("tcp.refused",),
+                         "kubectl fails with 'connection refused': the host answered, but no service listens "
+                         "there or a firewall resets the connection.")
+
+
+@rule("net.no_route", Severity.BLOCKER, "There is no network path to the API server",
+      "Give {source} a route to {address}: same VNet/VPC, a peering that is connected in both directions, "
+      "or a VPN/ExpressRoute that carries the range; or run kubectl from inside that network (a jumpbox, a "
+      "self-hosted runner, `az aks command invoke`).")
+def no_route(obs: Observations) -> Iterator[Hit]:
+    yield from _tcp_hits(obs, ("tcp.no_route", "tcp.net_unreachable"),
+                         "kubectl fails with 'no route to host' or 'network is unreachable'.")
+
+
+@rule("net.local_route_shadowed", Severity.BLOCKER, "A local container bridge captures the API server's address",
+      "The route to {address} goes into {interface} ({prefix}), a container bridge whose range overlaps the "
+      "cluster network. Move the bridge to another range (docker's `bip` / `default-address-pools` in "
+      "/etc/docker/daemon.json, or remove the unused network).")
+def local_route_shadowed(obs: Observations) -> Iterator[Hit]:
+    if obs.proxy_used():
+        return
+    kubectl = set(obs.kubectl_addresses())
+    for r in obs.all("route"):
+        if r.subject in kubectl and r.facts.get("shadowed"):
+            tcp = _tcp_for(obs, r.subject)
+            works = tcp is not None and tcp.ok
+            yield Hit(r.subject,
+                      f"The kernel routes {r.subject} to local interface {r.facts['interface']} "
+                      f"({r.facts['prefix']}), not towards the network the cluster is in.",
+                      (evidence(r, f"route {r.facts['prefix']} dev {r.facts['interface']}"),),
+                      fix_args={"address": r.subject, **r.facts},
+                      severity=Severity.WARNING if works else None)
+
+
+def _tcp_for(obs: Observations, address: str) -> ProbeResult | None:
+    return next((t for t in obs.all("tcp") if t.facts.get("address") == address), None)
+
+
+RULES = (filtered, refused, no_route, local_route_shadowed)

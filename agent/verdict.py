@@ -1,0 +1,108 @@
+"""Walks the path kubectl would take and says whether it gets through.
+
+``reachable`` only when every step works: the kubeconfig is usable, the auth method can
+run, the name resolves (or the proxy tunnels), the first address that accepts TCP is the
+one kubectl keeps, and on it TLS verifies against kubectl's CA and a Kubernetes API
+server answers. A step that could not be checked never counts as a pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.observations import Observations
+from probes.base import ProbeResult, Status
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # kubeconfig, auth, dns, proxy, tcp, tls, http
+    status: str  # ok, failed, error, not-reached
+    subject: str
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"step": self.name, "status": self.status, "subject": self.subject, "detail": self.detail}
+
+
+def _step(name: str, result: ProbeResult | None, subject: str = "") -> Step:
+    if result is None:
+        return Step(name, "not-reached", subject, "not reached")
+    if result.status is Status.OK:
+        return Step(name, "ok", result.subject, _ok_detail(name, result))
+    status = "failed" if result.status is Status.FAILED else "error"
+    detail = result.failure.detail if result.failure else (result.reason or "")
+    return Step(name, status, result.subject, detail)
+
+
+def _ok_detail(name: str, result: ProbeResult) -> str:
+    f = result.facts
+    if name == "dns":
+        addrs = ", ".join(a["address"] for a in f.get("addresses", []))
+        return f"{addrs} (from {f.get('source')})"
+    if name == "tcp":
+        return f"connected in {result.duration_s * 1000:.0f} ms from {f.get('source_ip')}"
+    if name == "tls":
+        if f.get("insecure_skip_tls_verify"):
+            return f"handshake done, certificate NOT verified (insecure-skip-tls-verify); issuer {f.get('issuer')}"
+        return f"verified; issuer {f.get('issuer')}"
+    if name == "http":
+        paths = f.get("paths", {})
+        return ", ".join(f"{p} {v['status']}" for p, v in paths.items()) + " from a Kubernetes API server"
+    if name == "proxy":
+        return f"tunnel opened through {result.subject}"
+    if name == "auth":
+        return f"{f.get('method')}" + (f" via {f.get('exec_command')}" if f.get("exec_command") else "")
+    if name == "kubeconfig":
+        return f"CA from {f.get('ca_source')}"
+    return "ok"
+
+
+def judge(obs: Observations) -> tuple[str, list[Step]]:
+    steps: list[Step] = []
+    for name in ("kubeconfig", "auth"):
+        result = obs.one(name)
+        if result is not None:
+            steps.append(_step(name, result))
+    if obs.proxy_used():
+        connect = obs.one("proxy.connect")
+        steps.append(_step("proxy", connect))
+        tls = next((r for r in obs.all("tls") if r.facts.get("via") == "proxy"), None)
+        http = next((r for r in obs.all("http") if r.facts.get("via") == "proxy"), None)
+        steps += [_step("tls", tls), _step("http", http)]
+    else:
+        system = obs.one("dns.system")
+        steps.append(_step("dns", system, obs.target.host))
+        chosen = None
+        tcp_results = [obs.one("tcp", _subject(a, obs.target.port)) for a in obs.kubectl_addresses()]
+        for r in tcp_results:
+            if r is not None and r.ok:
+                chosen = r
+                break
+        if chosen is None:
+            first = next((r for r in tcp_results if r is not None), None)
+            steps.append(_step("tcp", first) if first else Step("tcp", "not-reached", "", "not reached"))
+            steps += [Step("tls", "not-reached", "", "not reached"), Step("http", "not-reached", "", "not reached")]
+        else:
+            steps.append(_step("tcp", chosen))
+            steps.append(_step("tls", obs.one("tls", chosen.subject), chosen.subject))
+            steps.append(_step("http", obs.one("http", chosen.subject), chosen.subject))
+    verdict = "reachable" if all(s.status == "ok" for s in steps) else "unreachable"
+    return verdict, _mark_unreached(steps)
+
+
+def _mark_unreached(steps: list[Step]) -> list[Step]:
+    """After the first broken network step, later ones are 'not-reached' whatever was
+    probed. A kubeconfig or auth failure does not hide the network: both are shown."""
+    network = ("dns", "proxy", "tcp", "tls", "http")
+    out, broken = [], False
+    for s in steps:
+        if broken and s.name in network:
+            s = Step(s.name, "not-reached", s.subject, "not reached")
+        out.append(s)
+        broken = broken or (s.name in network and s.status != "ok")
+    return out
+
+
+def _subject(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"

@@ -1,0 +1,189 @@
+"""The TLS handshake kubectl would make, and why its certificate check passes or fails.
+
+Measures: handshake outcome with SNI = tls-server-name or the host; the server's leaf
+certificate (subject, issuer, SANs, validity) even when it does not verify; whether it
+verifies against the kubeconfig's CA; and, separately, whether it was signed by that CA,
+matches the name, and is in date, so CA, name and expiry failures are told apart. Needs:
+TCP to the address (or a tunnel from the proxy probe). Failure kinds:
+tls.handshake_failed, tls.timeout, tls.ca_mismatch, tls.name_mismatch, tls.expired.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import socket
+import ssl
+import time
+from collections.abc import Callable
+
+from cryptography import x509
+from cryptography.x509.oid import ExtensionOID, NameOID
+
+from probes.base import Failure, ProbeContext, ProbeResult, Status
+
+SocketFactory = Callable[[], socket.socket]
+
+
+def verifying_context(ca_pem: bytes | None) -> ssl.SSLContext:
+    """Go's crypto/tls rules, as near as OpenSSL allows: the given CA alone (else the
+    system's), the name checked against SANs only, never the subject CN."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if ca_pem:
+        ctx.load_verify_locations(cadata=ca_pem.decode("ascii", "replace"))
+    else:
+        ctx.load_default_certs()
+    ctx.hostname_checks_common_name = False
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    return ctx
+
+
+def _insecure_context() -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def load_ca_certs(ca_pem: bytes | None) -> list[x509.Certificate]:
+    if not ca_pem:
+        return []
+    try:
+        return x509.load_pem_x509_certificates(ca_pem)
+    except ValueError:
+        return []
+
+
+def name_matches(cert: x509.Certificate, name: str) -> bool:
+    """RFC 6125 matching on SANs, as Go does (one left-most wildcard label)."""
+    dns_names, ips = _sans(cert)
+    try:
+        ip = ipaddress.ip_address(name)
+        return any(ipaddress.ip_address(i) == ip for i in ips)
+    except ValueError:
+        pass
+    name = name.lower().rstrip(".")
+    for pattern in dns_names:
+        pattern = pattern.lower().rstrip(".")
+        if pattern == name:
+            return True
+        if pattern.startswith("*.") and "." in name and name.split(".", 1)[1] == pattern[2:]:
+            return True
+    return False
+
+
+def _sans(cert: x509.Certificate) -> tuple[list[str], list[str]]:
+    try:
+        ext = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+    except x509.ExtensionNotFound:
+        return [], []
+    return ext.get_values_for_type(x509.DNSName), [str(i) for i in ext.get_values_for_type(x509.IPAddress)]
+
+
+def _cn(name: x509.Name) -> str | None:
+    attrs = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(attrs[0].value) if attrs else None
+
+
+def signed_by(cert: x509.Certificate, cas: list[x509.Certificate]) -> bool:
+    for ca in cas:
+        try:
+            cert.verify_directly_issued_by(ca)
+            return True
+        except Exception:  # InvalidSignature, or a key type that cannot sign
+            continue
+    return False
+
+
+def certificate_facts(der: bytes, sni: str, cas: list[x509.Certificate]) -> dict:
+    cert = x509.load_der_x509_certificate(der)
+    dns_names, ips = _sans(cert)
+    now = dt.datetime.now(dt.timezone.utc)
+    not_after = cert.not_valid_after_utc
+    not_before = cert.not_valid_before_utc
+    ca_subjects = [ca.subject.rfc4514_string() for ca in cas]
+    return {
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
+        "issuer_cn": _cn(cert.issuer),
+        "sans": dns_names + ips,
+        "not_before": not_before.isoformat(),
+        "not_after": not_after.isoformat(),
+        "expired": not_after < now,
+        "not_yet_valid": not_before > now,
+        "name_matches": name_matches(cert, sni),
+        "signed_by_kubeconfig_ca": signed_by(cert, cas) if cas else None,
+        "issuer_is_a_kubeconfig_ca_name": cert.issuer.rfc4514_string() in ca_subjects if cas else None,
+        "kubeconfig_ca_subjects": ca_subjects,
+        "self_signed": cert.issuer == cert.subject,
+    }
+
+
+def _kind_for_verify_error(facts: dict, verify_code: int) -> str:
+    if facts.get("expired") or facts.get("not_yet_valid") or verify_code in (9, 10):
+        return "tls.expired"
+    if facts.get("signed_by_kubeconfig_ca") is False or verify_code in (2, 18, 19, 20, 21):
+        return "tls.ca_mismatch"
+    if not facts.get("name_matches") or verify_code == 62:
+        return "tls.name_mismatch"
+    return "tls.ca_mismatch"
+
+
+def handshake(ctx: ProbeContext, subject: str, connect: SocketFactory, *, sni: str,
+              ca_pem: bytes | None, insecure: bool, via: str = "direct") -> ProbeResult:
+    """``connect`` returns a fresh connected socket; it may be called twice (the second
+    time only to read the certificate of a server that failed verification)."""
+    started = time.monotonic()
+    cas = load_ca_certs(ca_pem)
+    facts: dict = {"sni": sni, "via": via, "insecure_skip_tls_verify": insecure,
+                   "ca_given": bool(ca_pem)}
+
+    def failed(kind: str, detail: str) -> ProbeResult:
+        return ProbeResult("tls", subject, Status.FAILED, time.monotonic() - started, facts=facts,
+                           phases={"handshake": None}, failure=Failure(kind, detail))
+
+    server_hostname = sni
+    tls_ctx = _insecure_context() if insecure else verifying_context(ca_pem)
+    try:
+        sock = connect()
+    except OSError as exc:
+        return failed("tls.handshake_failed", f"could not connect for TLS: {exc.strerror or exc}")
+    sock.settimeout(ctx.deadline.cap(ctx.timeout_s))
+    try:
+        with tls_ctx.wrap_socket(sock, server_hostname=server_hostname) as tls:
+            der = tls.getpeercert(binary_form=True)
+            facts.update({"version": tls.version(), "alpn": tls.selected_alpn_protocol()})
+            elapsed = time.monotonic() - started
+            if der:
+                facts.update(certificate_facts(der, sni, cas))
+            facts["verified"] = not insecure
+            return ProbeResult("tls", subject, Status.OK, elapsed, facts=facts,
+                               phases={"handshake": elapsed})
+    except ssl.SSLCertVerificationError as exc:
+        facts.update({"verified": False, "verify_code": exc.verify_code,
+                      "verify_message": exc.verify_message})
+        der = _fetch_leaf(connect, server_hostname, ctx)
+        if der:
+            facts.update(certificate_facts(der, sni, cas))
+        kind = _kind_for_verify_error(facts, exc.verify_code)
+        return failed(kind, f"certificate rejected: {exc.verify_message}")
+    except TimeoutError:
+        return failed("tls.timeout", "the TLS handshake stalled: no ServerHello before the timeout")
+    except ssl.SSLError as exc:
+        return failed("tls.handshake_failed", f"TLS handshake failed: {exc.reason or exc}")
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return failed("tls.handshake_failed", f"the connection broke during the TLS handshake: {reason}")
+    finally:
+        sock.close()
+
+
+def _fetch_leaf(connect: SocketFactory, server_hostname: str, ctx: ProbeContext) -> bytes | None:
+    try:
+        sock = connect()
+        sock.settimeout(ctx.deadline.cap(ctx.timeout_s))
+        with _insecure_context().wrap_socket(sock, server_hostname=server_hostname) as tls:
+            return tls.getpeercert(binary_form=True)
+    except (OSError, ssl.SSLError):
+        return None
