@@ -85,11 +85,13 @@ def no_proxy_matches(no_proxy: str, host: str, port: int) -> str | None:
         if entry_port and entry_port != str(port):
             continue
         try:
-            if ip is not None and ipaddress.ip_address(entry_host) == ip:
+            entry_ip = ipaddress.ip_address(entry_host)
+        except ValueError:
+            entry_ip = None
+        if entry_ip is not None:
+            if entry_ip == ip:
                 return entry
             continue
-        except ValueError:
-            pass
         if entry_host.startswith("*"):
             entry_host = entry_host[1:]
         if not entry_host:
