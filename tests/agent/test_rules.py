@@ -1,0 +1,178 @@
+import pytest
+
+from agent.rules.catalog import all_rules
+from agent.rules.engine import evaluate
+from agent.rules.model import Severity
+from agent.verdict import judge
+from probes.base import Failure, ProbeResult, Status
+from tests.agent import builders as b
+
+
+def codes(o, severity=None):
+    return sorted(f.code for f in evaluate(all_rules(), o) if severity is None or f.severity is severity)
+
+
+def blockers(o):
+    return codes(o, Severity.BLOCKER)
+
+
+def test_healthy_private_cluster_has_no_findings_and_is_reachable():
+    o = b.obs(b.dns(addrs=["10.1.0.4"]), *b.working("10.1.0.4"))
+    assert codes(o) == []
+    assert judge(o)[0] == "reachable"
+
+
+def test_nxdomain_with_a_linked_resolver_that_works_says_dns_is_the_only_problem():
+    o = b.obs(b.dns(kind="dns.nxdomain"),
+              b.dns("dns.resolver", "linked=10.1.0.53", addrs=["10.1.0.4"], server="10.1.0.53"),
+              *b.working("10.1.0.4", kubectl_path=False))
+    found = {f.code: f for f in evaluate(all_rules(), o)}
+    assert blockers(o) == ["dns.nxdomain"]
+    assert "dns.split_horizon" in found
+    assert "DNS is the only problem" in found["dns.nxdomain"].detail
+    assert "private DNS zone" in found["dns.nxdomain"].fix
+    assert judge(o)[0] == "unreachable"
+
+
+def test_nxdomain_when_the_other_address_does_not_work_either():
+    o = b.obs(b.dns(kind="dns.nxdomain"),
+              b.dns("dns.resolver", "linked=10.1.0.53", addrs=["10.1.0.4"], server="10.1.0.53"),
+              b.step("tcp", "10.1.0.4", "tcp.timeout", kubectl_path=False))
+    detail = next(f.detail for f in evaluate(all_rules(), o) if f.code == "dns.nxdomain")
+    assert "fixing DNS alone would not be enough" in detail
+
+
+@pytest.mark.parametrize(("kind", "code"), [
+    ("dns.no_answer", "dns.no_answer"), ("dns.servfail", "dns.server_failure"),
+    ("dns.refused", "dns.server_failure"), ("dns.timeout", "dns.resolver_unreachable")])
+def test_other_system_dns_failures(kind, code):
+    o = b.obs(b.dns(kind=kind))
+    assert blockers(o) == [code]
+
+
+def test_a_dead_secondary_nameserver_is_a_warning_only():
+    o = b.obs(b.dns(addrs=["10.1.0.4"]), b.dns("dns.nameserver", "10.0.0.11", kind="dns.timeout", server="10.0.0.11"),
+              b.dns("dns.nameserver", "10.0.0.10", addrs=["10.1.0.4"]), *b.working("10.1.0.4"))
+    assert codes(o, Severity.WARNING) == ["dns.resolver_unreachable"]
+    assert judge(o)[0] == "reachable"
+
+
+def test_stale_hosts_entry_is_the_blocker_when_dns_address_works():
+    o = b.obs(b.dns(addrs=["10.1.0.5"], source="hosts"), b.dns("dns.nameserver", "10.0.0.10", addrs=["10.1.0.4"]),
+              b.step("tcp", "10.1.0.5", "tcp.timeout"), *b.working("10.1.0.4", kubectl_path=False))
+    assert blockers(o) == ["dns.hosts_override", "net.filtered"]
+
+
+def test_hosts_entry_matching_dns_is_fine():
+    o = b.obs(b.dns(addrs=["10.1.0.4"], source="hosts"), b.dns("dns.nameserver", "10.0.0.10", addrs=["10.1.0.4"]),
+              *b.working("10.1.0.4"))
+    assert codes(o) == []
+
+
+@pytest.mark.parametrize(("kind", "code"), [
+    ("tcp.timeout", "net.filtered"), ("tcp.refused", "net.refused"),
+    ("tcp.no_route", "net.no_route"), ("tcp.net_unreachable", "net.no_route")])
+def test_tcp_failures_on_the_path(kind, code):
+    o = b.obs(b.dns(addrs=["203.0.113.10"]), b.step("tcp", "203.0.113.10", kind))
+    assert blockers(o) == [code]
+    verdict, path = judge(o)
+    assert verdict == "unreachable"
+    assert [s.status for s in path if s.name in ("tcp", "tls")] == ["failed", "not-reached"]
+
+
+def test_a_failing_first_address_is_only_a_warning_when_the_second_connects():
+    o = b.obs(b.dns(addrs=["10.1.0.9", "10.1.0.4"]), b.step("tcp", "10.1.0.9", "tcp.timeout"), *b.working("10.1.0.4"))
+    assert codes(o, Severity.WARNING) == ["net.filtered"]
+    assert judge(o)[0] == "reachable"
+
+
+def test_what_if_addresses_never_make_blockers():
+    o = b.obs(b.dns(addrs=["10.1.0.4"]), *b.working("10.1.0.4"), b.step("tcp", "10.9.9.9", "tcp.timeout", kubectl_path=False))
+    assert blockers(o) == []
+
+
+def _tls_fail(kind, **facts):
+    return b.step("tls", "10.1.0.4", kind, **facts)
+
+
+def test_tls_rotated_ca_is_ca_mismatch():
+    o = b.obs(b.dns(addrs=["10.1.0.4"]), b.step("tcp", "10.1.0.4"),
+              _tls_fail("tls.ca_mismatch", issuer="CN=ca", issuer_is_a_kubeconfig_ca_name=True, name_matches=True))
+    assert blockers(o) == ["tls.ca_mismatch"]
+
+
+@pytest.mark.parametrize("issuer", ["CN=Contoso TLS Inspection Root CA,O=Contoso", "CN=Zscaler Intermediate Root CA"])
+def test_tls_other_issuer_for_our_name_is_intercepted(issuer):
+    o = b.obs(b.dns(addrs=["10.1.0.4"]), b.step("tcp", "10.1.0.4"),
+              _tls_fail("tls.ca_mismatch", issuer=issuer, issuer_is_a_kubeconfig_ca_name=False, name_matches=True))
+    assert blockers(o) == ["tls.intercepted"]
+
+
+@pytest.mark.parametrize(("kind", "code"), [("tls.name_mismatch", "tls.name_mismatch"), ("tls.expired", "tls.expired"),
+                                            ("tls.handshake_failed", "tls.handshake_failed"),
+                                            ("tls.timeout", "tls.handshake_failed")])
+def test_other_tls_failures(kind, code):
+    o = b.obs(b.dns(addrs=["10.1.0.4"]), b.step("tcp", "10.1.0.4"), _tls_fail(kind, sans=["x"]))
+    assert blockers(o) == [code]
+
+
+def test_block_page_is_not_kubernetes():
+    o = b.obs(b.dns(addrs=["10.1.0.4"]), b.step("tcp", "10.1.0.4"), b.step("tls", "10.1.0.4"),
+              b.step("http", "10.1.0.4", "http.not_kubernetes",
+                     paths={"/version": {"status": 403, "content_type": "text/html", "title": "Access Denied",
+                                         "server": None}}))
+    found = evaluate(all_rules(), o)
+    assert [f.code for f in found if f.severity is Severity.BLOCKER] == ["http.not_kubernetes"]
+    assert "Access Denied" in found[0].detail
+
+
+def _proxy_connect(kind=None):
+    if kind:
+        return ProbeResult("proxy.connect", "http://proxy.corp:3128", Status.FAILED, 0.1, failure=Failure(kind, kind))
+    return ProbeResult("proxy.connect", "http://proxy.corp:3128", Status.OK, 0.1)
+
+
+@pytest.mark.parametrize(("kind", "code"), [
+    ("proxy.unreachable", "proxy.unreachable"), ("proxy.auth_required", "proxy.auth_required"),
+    ("proxy.refused_connect", "proxy.refused_connect"), ("proxy.scheme_mismatch", "proxy.refused_connect")])
+def test_proxy_failures(kind, code):
+    o = b.obs(b.dns(addrs=["10.1.0.4"]), *b.working("10.1.0.4", kubectl_path=False), _proxy_connect(kind), proxy=True)
+    found = {f.code: f for f in evaluate(all_rules(), o)}
+    assert blockers(o) == [code]
+    assert found["proxy.in_path"].severity is Severity.INFO
+    assert "NO_PROXY" in found[code].detail  # the direct path works: say so
+    assert judge(o)[0] == "unreachable"
+
+
+def test_working_proxy_path_is_reachable():
+    o = b.obs(_proxy_connect(), b.step("tls", "", via="proxy"), b.step("http", "", via="proxy"), proxy=True)
+    assert judge(o)[0] == "reachable"
+    assert codes(o) == ["proxy.in_path"]
+
+
+def test_missing_exec_plugin_blocks_but_network_still_judged():
+    o = b.obs(b.dns(addrs=["10.1.0.4"]), *b.working("10.1.0.4"))
+    o = type(o)(o.target, tuple(r if r.probe != "auth" else ProbeResult(
+        "auth", "exec", Status.FAILED, 0.0, facts={"exec_command": "kubelogin"},
+        failure=Failure("auth.exec_missing", "kubelogin not on PATH")) for r in o.results))
+    found = evaluate(all_rules(), o)
+    assert [f.code for f in found] == ["kubeconfig.exec_plugin_missing"]
+    assert "kubelogin" in found[0].fix
+    verdict, path = judge(o)
+    assert verdict == "unreachable"
+    assert [s.status for s in path if s.name in ("dns", "tcp", "tls", "http")] == ["ok"] * 4
+
+
+def test_local_bridge_route_shadowing():
+    route = ProbeResult("route", "10.1.0.4", Status.OK, 0.0,
+                        facts={"interface": "docker0", "prefix": "10.1.0.0/16", "gateway": "0.0.0.0", "shadowed": True})
+    o = b.obs(b.dns(addrs=["10.1.0.4"]), route, b.step("tcp", "10.1.0.4", "tcp.timeout"))
+    assert blockers(o) == ["net.filtered", "net.local_route_shadowed"]
+
+
+def test_unfinished_probe_on_the_path_is_never_a_pass():
+    o = b.obs(b.dns(addrs=["10.1.0.4"]), b.step("tcp", "10.1.0.4"), b.step("tls", "10.1.0.4"),
+              ProbeResult("http", "10.1.0.4:443", Status.ERROR, 5.0, facts={"kubectl_path": True},
+                          reason="did not finish before the overall deadline"))
+    assert judge(o)[0] == "unreachable"
+    assert "check.incomplete" in codes(o)
