@@ -10,8 +10,9 @@ router routes every packet, so every path crosses its FORWARD chain)::
     cluster VNet 10.1.0.0/16        hub 10.0.0.0/16           internet
       api   10.1.0.4  API server      mbx  10.0.0.4 TLS-inspecting box    dnsp 198.51.100.53 unbound
       dnsl  10.1.0.53 linked DNS      web  10.0.0.7 block page (403)      inet 198.51.100.10 client
-      dnsc  10.1.0.54 custom DNS      prx  10.0.0.8:3128 tinyproxy+auth   pub  203.0.113.10 API server
-      in    10.1.1.10 client        peered VNet 10.2.0.0/16
+      dnsc  10.1.0.54 custom DNS      prx  10.0.0.8 :3128 407 proxy,      pub  203.0.113.10 API server
+      in    10.1.1.10 client                     :8888 tinyproxy (401)
+                                    peered VNet 10.2.0.0/16
                                       peer 10.2.1.10 client (zone not linked)
 
 The router rejects internet sources towards private space with ICMP net unreachable (the

@@ -36,8 +36,9 @@ INSIDE_IP = "10.1.1.10"  # a jump box inside the cluster VNet
 PEER_IP = "10.2.1.10"  # a VM in a peered VNet that is not linked to the private zone
 MIDDLEBOX_IP = "10.0.0.4"  # a firewall doing TLS inspection
 WEB_IP = "10.0.0.7"  # a web server that is not Kubernetes (serves a block page)
-PROXY_IP = "10.0.0.8"  # a corporate HTTPS proxy (tinyproxy) that wants BasicAuth
-PROXY_PORT = 3128
+PROXY_IP = "10.0.0.8"  # the corporate proxies' host
+PROXY_PORT = 3128  # a Squid-like proxy wanting BasicAuth: 407 + Proxy-Authenticate
+TINYPROXY_PORT = 8888  # tinyproxy 1.11.1 wanting BasicAuth: 401 + WWW-Authenticate (its bug)
 DEAD_PROXY_IP = "10.0.0.9"  # a proxy address nothing answers on
 PUBLIC_DNS_IP = "198.51.100.53"  # an internet resolver knowing only public zones (unbound)
 INTERNET_IP = "198.51.100.10"  # a laptop on the internet
@@ -69,7 +70,7 @@ HOSTS: tuple[HostSpec, ...] = (
     HostSpec("peer", PEER_IP, _GW_PEER, "client in a peered VNet"),
     HostSpec("mbx", MIDDLEBOX_IP, _GW_HUB, "TLS-inspecting middlebox"),
     HostSpec("web", WEB_IP, _GW_HUB, "non-Kubernetes web server"),
-    HostSpec("prx", PROXY_IP, _GW_HUB, "HTTPS proxy requiring BasicAuth (tinyproxy)"),
+    HostSpec("prx", PROXY_IP, _GW_HUB, "HTTPS proxies requiring BasicAuth"),
     HostSpec("dnsp", PUBLIC_DNS_IP, _GW_CLIENTS, "public resolver (unbound)"),
     HostSpec("inet", INTERNET_IP, _GW_CLIENTS, "client on the internet"),
     HostSpec("pub", PUBLIC_API_IP, _GW_SERVERS, "public API server endpoint"),

@@ -91,11 +91,12 @@ def public_resolver_conf(workdir: str) -> str:
 
 
 def proxy_conf(workdir: str, user: str, password: str) -> str:
-    """A corporate proxy that wants BasicAuth: a CONNECT without the right credentials
-    gets 407, as from Squid or Zscaler with authentication on."""
+    """tinyproxy wanting BasicAuth. Debian's 1.11.1 answers a CONNECT without credentials
+    with 407 but one with wrong credentials with 401 + WWW-Authenticate (tinyproxy issue
+    #532): a quirk clients meet in the field."""
     return "\n".join(
         [
-            f"Port {A.PROXY_PORT}",
+            f"Port {A.TINYPROXY_PORT}",
             f"Listen {A.PROXY_IP}",
             "Timeout 30",
             "LogLevel Info",

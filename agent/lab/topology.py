@@ -365,6 +365,8 @@ class Lab:
             dnsmasq, "-k", "--user=root", f"--conf-file={w / 'dnsmasq-custom.conf'}",
             f"--pid-file={w / 'dnsmasq-custom.pid'}"]))
         servers.append(self._start("prx", "tinyproxy", [tinyproxy, "-d", "-c", str(w / "tinyproxy.conf")]))
+        kubeconfigs.write(w / "proxy-credentials",
+                          f"{self.secrets.proxy_user}:{self.secrets.proxy_password}\n")
         tls = w / "tls"
         layout = {
             "api": (A.API_IP, "apiserver", "kube"),
@@ -372,7 +374,7 @@ class Lab:
             "mbx": (A.MIDDLEBOX_IP, "inspected", "kube"),
             "web": (A.WEB_IP, "apiserver", "blockpage"),
         }
-        tls_daemons = []
+        tls_daemons: list[Daemon] = []  # each prints a ready line
         for key in _TLS_HOSTS:
             address, cert, mode = layout[key]
             tls_daemons.append(self._start(key, f"tls-{key}", [
@@ -381,6 +383,11 @@ class Lab:
                 "--cert", str(tls / f"{cert}.crt"), "--key", str(tls / f"{cert}.key"),
                 "--token-file", str(w / "token"), "--mode", mode,
             ], ready_line=True))
+        tls_daemons.append(self._start("prx", "authproxy", [
+            sys.executable, "-m", "agent.lab.authproxy",
+            "--listen", f"{A.PROXY_IP}:{A.PROXY_PORT}",
+            "--credentials-file", str(w / "proxy-credentials"),
+        ], ready_line=True))
         deadline = time.monotonic() + 15.0
         for d in tls_daemons:
             _wait_ready_line(d, deadline)
@@ -390,7 +397,7 @@ class Lab:
         self._wait_dns(A.LINKED_DNS_IP, "dnsl", deadline)
         self._wait_dns(A.CUSTOM_DNS_IP, "dnsc", deadline)
         self._wait_dns(A.PUBLIC_DNS_IP, "dnsp", deadline)
-        self._wait_tcp("in", A.PROXY_IP, A.PROXY_PORT, deadline)
+        self._wait_tcp("in", A.PROXY_IP, A.TINYPROXY_PORT, deadline)
 
     def _wait_dns(self, server: str, key: str, deadline: float) -> None:
         import dns.message

@@ -1,0 +1,277 @@
+"""The lab's scenarios: one real cause each, and what kubectl and kubereach should say.
+
+A scenario is data: the client it runs from, its kubeconfig, resolver and hosts file, its
+environment, the router rules that build the cause, and the expectation. :func:`prepared`
+applies one to a running lab and undoes it afterwards, so one lab serves them all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agent.lab import addresses as A
+from agent.lab.kubeconfigs import KubeconfigSpec
+from agent.lab.topology import Lab
+
+# A secret-looking variable in the exec plugin's env: kubelogin's service principal secret.
+EXEC_SECRET_VAR = "AAD_SERVICE_PRINCIPAL_CLIENT_SECRET"
+
+AUTHORIZED_INCLUDING = "198.51.100.0/28"  # contains the internet client
+AUTHORIZED_EXCLUDING = "203.0.113.64/26"  # an office egress range that does not
+
+
+@dataclass(frozen=True)
+class Expect:
+    kubectl_ok: bool
+    blockers: frozenset[str] = frozenset()  # each must be a blocker finding
+    warnings: frozenset[str] = frozenset()  # each must be a warning finding
+    present: frozenset[str] = frozenset()  # each must be a finding of any severity
+
+    @property
+    def verdict(self) -> str:
+        return "reachable" if self.kubectl_ok else "unreachable"
+
+
+@dataclass(frozen=True)
+class RouterRule:
+    spec: tuple[str, ...]
+    table: str = "filter"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    cause: str  # what the lab built, one sentence
+    client: str
+    kubeconfig: KubeconfigSpec
+    expect: Expect
+    nameservers: tuple[str, ...] | None = None  # None: the client's default resolver
+    hosts: Mapping[str, str] = field(default_factory=dict)
+    # Values may use {proxy_user} and {proxy_password}, filled from the lab's secrets.
+    env: Mapping[str, str] = field(default_factory=dict)
+    rules: tuple[RouterRule, ...] = ()
+    diagnose_args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    scenario: Scenario
+    client: str
+    kubeconfig: Path
+    env: dict[str, str]  # the client's whole environment
+    secrets: tuple[str, ...]  # strings that must appear in no output
+
+
+def _private(**kw: object) -> KubeconfigSpec:
+    return KubeconfigSpec(host=A.PRIVATE_FQDN, **kw)  # type: ignore[arg-type]
+
+
+def _tcp443(dst: str) -> tuple[str, ...]:
+    return ("-d", dst, "-p", "tcp", "--dport", str(A.API_PORT))
+
+
+_WRONG_CREDENTIALS = "http://{proxy_user}:Wrong-{proxy_password}@"
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        name="healthy-inside",
+        title="Private cluster from a jump box in its own VNet",
+        cause="nothing is wrong: linked DNS, routed, right CA and token",
+        client="in",
+        kubeconfig=_private(),
+        expect=Expect(kubectl_ok=True),
+    ),
+    Scenario(
+        name="healthy-peer-linked",
+        title="Private cluster from a peered VNet linked to the private zone",
+        cause="nothing is wrong: the peered VNet uses the linked resolver",
+        client="peer",
+        kubeconfig=_private(),
+        nameservers=(A.LINKED_DNS_IP,),
+        expect=Expect(kubectl_ok=True),
+    ),
+    Scenario(
+        name="peer-unlinked",
+        title="Peered VNet not linked to the private DNS zone",
+        cause="the peer's resolver has the public view: the privatelink name is NXDOMAIN",
+        client="peer",
+        kubeconfig=_private(),
+        diagnose_args=("--resolver", f"linked={A.LINKED_DNS_IP}"),
+        expect=Expect(
+            kubectl_ok=False,
+            blockers=frozenset({"dns.nxdomain"}),
+            warnings=frozenset({"dns.split_horizon"}),
+        ),
+    ),
+    Scenario(
+        name="custom-dns",
+        title="Custom DNS server that does not forward the private zone",
+        cause="the VNet's custom DNS forwards to the internet, not to Azure DNS",
+        client="in",
+        kubeconfig=_private(),
+        nameservers=(A.CUSTOM_DNS_IP,),
+        expect=Expect(kubectl_ok=False, blockers=frozenset({"dns.nxdomain"})),
+    ),
+    Scenario(
+        name="public-fqdn-private-ip",
+        title="Public FQDN of a private cluster, from the internet",
+        cause="public DNS returns the private endpoint 10.1.0.4; the internet has no route",
+        client="inet",
+        kubeconfig=KubeconfigSpec(host=A.PRIVATE_PUBLIC_FQDN),
+        expect=Expect(kubectl_ok=False, blockers=frozenset({"net.no_route"})),
+    ),
+    Scenario(
+        name="authorized-ranges-exclude",
+        title="Public cluster whose authorized IP ranges exclude the client",
+        cause=f"the endpoint silently drops sources outside {AUTHORIZED_EXCLUDING}",
+        client="inet",
+        kubeconfig=KubeconfigSpec(host=A.PUBLIC_FQDN),
+        rules=(RouterRule(("!", "-s", AUTHORIZED_EXCLUDING, *_tcp443(A.PUBLIC_API_IP),
+                           "-j", "DROP")),),
+        expect=Expect(kubectl_ok=False, blockers=frozenset({"net.filtered"})),
+    ),
+    Scenario(
+        name="authorized-ranges-include",
+        title="Public cluster whose authorized IP ranges include the client",
+        cause=f"the endpoint drops sources outside {AUTHORIZED_INCLUDING}, the client is inside",
+        client="inet",
+        kubeconfig=KubeconfigSpec(host=A.PUBLIC_FQDN),
+        rules=(RouterRule(("!", "-s", AUTHORIZED_INCLUDING, *_tcp443(A.PUBLIC_API_IP),
+                           "-j", "DROP")),),
+        expect=Expect(kubectl_ok=True),
+    ),
+    Scenario(
+        name="tls-inspection",
+        title="TLS-inspecting firewall between client and API server",
+        cause="the firewall answers TLS itself with a certificate from the Contoso inspection CA",
+        client="in",
+        kubeconfig=_private(),
+        rules=(RouterRule(("-s", A.INSIDE_IP, *_tcp443(A.API_IP), "-j", "DNAT",
+                           "--to-destination", f"{A.MIDDLEBOX_IP}:{A.API_PORT}"), "nat"),),
+        expect=Expect(kubectl_ok=False, blockers=frozenset({"tls.intercepted"})),
+    ),
+    Scenario(
+        name="stale-ca",
+        title="Kubeconfig CA from before the cluster was recreated",
+        cause="the kubeconfig's CA is CN=ca like the cluster's, but another key",
+        client="in",
+        kubeconfig=_private(ca="stale"),
+        expect=Expect(kubectl_ok=False, blockers=frozenset({"tls.ca_mismatch"})),
+    ),
+    Scenario(
+        name="stale-hosts",
+        title="Stale /etc/hosts entry for the API server",
+        cause=f"/etc/hosts maps the FQDN to {A.STALE_API_IP}, the old endpoint; DNS is right",
+        client="in",
+        kubeconfig=_private(),
+        hosts={A.PRIVATE_FQDN: A.STALE_API_IP},
+        expect=Expect(kubectl_ok=False, blockers=frozenset({"dns.hosts_override"})),
+    ),
+    Scenario(
+        name="healthy-via-proxy",
+        title="Private cluster through the corporate proxy, right credentials",
+        cause="nothing is wrong: HTTPS_PROXY with valid credentials tunnels to the endpoint",
+        client="in",
+        kubeconfig=_private(),
+        env={"HTTPS_PROXY": "http://{proxy_user}:{proxy_password}@" + f"{A.PROXY_IP}:{A.PROXY_PORT}"},
+        expect=Expect(kubectl_ok=True, present=frozenset({"proxy.in_path"})),
+    ),
+    Scenario(
+        name="proxy-auth",
+        title="HTTPS_PROXY that wants other credentials",
+        cause="HTTPS_PROXY points at a proxy that answers CONNECT with 407",
+        client="in",
+        kubeconfig=_private(),
+        env={"HTTPS_PROXY": _WRONG_CREDENTIALS + f"{A.PROXY_IP}:{A.PROXY_PORT}"},
+        expect=Expect(
+            kubectl_ok=False,
+            blockers=frozenset({"proxy.auth_required"}),
+            present=frozenset({"proxy.in_path"}),
+        ),
+    ),
+    Scenario(
+        name="proxy-auth-tinyproxy",
+        title="HTTPS_PROXY is a tinyproxy that wants other credentials",
+        cause="tinyproxy 1.11.1 answers CONNECT with 401 + WWW-Authenticate instead of 407",
+        client="in",
+        kubeconfig=_private(),
+        env={"HTTPS_PROXY": _WRONG_CREDENTIALS + f"{A.PROXY_IP}:{A.TINYPROXY_PORT}"},
+        expect=Expect(
+            kubectl_ok=False,
+            blockers=frozenset({"proxy.auth_required"}),
+            present=frozenset({"proxy.in_path"}),
+        ),
+    ),
+    Scenario(
+        name="proxy-unreachable",
+        title="HTTPS_PROXY pointing at a proxy that is not there",
+        cause=f"HTTPS_PROXY is {A.DEAD_PROXY_IP}:{A.PROXY_PORT}; no host has that address",
+        client="in",
+        kubeconfig=_private(),
+        env={"HTTPS_PROXY": f"http://{A.DEAD_PROXY_IP}:{A.PROXY_PORT}"},
+        expect=Expect(
+            kubectl_ok=False,
+            blockers=frozenset({"proxy.unreachable"}),
+            present=frozenset({"proxy.in_path"}),
+        ),
+    ),
+    Scenario(
+        name="exec-plugin-missing",
+        title="kubelogin exec plugin not installed",
+        cause="the kubeconfig user runs kubelogin, which is not on PATH",
+        client="in",
+        kubeconfig=_private(auth="exec"),
+        expect=Expect(kubectl_ok=False, blockers=frozenset({"kubeconfig.exec_plugin_missing"})),
+    ),
+    Scenario(
+        name="port-refused",
+        title="Nothing listening on the kubeconfig's port",
+        cause=f"the kubeconfig says port {A.CLOSED_PORT}; the API host resets the connection",
+        client="in",
+        kubeconfig=_private(port=A.CLOSED_PORT),
+        expect=Expect(kubectl_ok=False, blockers=frozenset({"net.refused"})),
+    ),
+    Scenario(
+        name="not-kubernetes",
+        title="A web server that is not Kubernetes answers on 443",
+        cause="a firewall redirects 443 to a web server serving a 403 block page",
+        client="in",
+        kubeconfig=_private(),
+        rules=(RouterRule(("-s", A.INSIDE_IP, *_tcp443(A.API_IP), "-j", "DNAT",
+                           "--to-destination", f"{A.WEB_IP}:{A.API_PORT}"), "nat"),),
+        expect=Expect(kubectl_ok=False, blockers=frozenset({"http.not_kubernetes"})),
+    ),
+)
+
+
+def by_name(name: str) -> Scenario:
+    for s in SCENARIOS:
+        if s.name == name:
+            return s
+    raise KeyError(f"no scenario {name!r}")
+
+
+@contextlib.contextmanager
+def prepared(lab: Lab, scenario: Scenario) -> Iterator[Prepared]:
+    """Apply ``scenario`` to ``lab`` and undo it on the way out, even on failure."""
+    s = lab.secrets
+    fill = {"proxy_user": s.proxy_user, "proxy_password": s.proxy_password}
+    spec = scenario.kubeconfig
+    if spec.auth == "exec":
+        spec = KubeconfigSpec(host=spec.host, port=spec.port, ca=spec.ca, insecure=spec.insecure,
+                              auth="exec", exec_env={EXEC_SECRET_VAR: s.exec_secret})
+    try:
+        lab.write_client_files(scenario.client, nameservers=scenario.nameservers,
+                               hosts=scenario.hosts)
+        for rule in scenario.rules:
+            lab.add_rule(*rule.spec, table=rule.table)
+        kubeconfig = lab.kubeconfig(scenario.name, spec)
+        env = lab.client_env(scenario.client,
+                             {k: v.format(**fill) for k, v in scenario.env.items()})
+        yield Prepared(scenario, scenario.client, kubeconfig, env, s.values())
+    finally:
+        lab.reset()
