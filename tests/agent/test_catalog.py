@@ -1,0 +1,35 @@
+"""The catalogue: stable, well-formed, unique codes, every one documented in the README."""
+
+import re
+from pathlib import Path
+
+from agent.rules.catalog import all_rules
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def test_codes_are_well_formed_and_unique():
+    codes = [r.code for r in all_rules()]
+    assert len(codes) == len(set(codes))
+    for code in codes:
+        assert re.fullmatch(r"[a-z]+\.[a-z_]+", code), code
+
+
+def test_every_rule_has_a_title_and_a_fix():
+    for r in all_rules():
+        assert r.title.strip() and r.fix.strip(), r.code
+
+
+def test_every_code_is_in_the_readme_table():
+    documented = set(re.findall(r"^\| `([a-z]+\.[a-z_]+)` \|", README, re.M))
+    missing = {r.code for r in all_rules()} - documented
+    assert not missing, f"README lacks: {sorted(missing)}"
+
+
+def test_issue_codes_exist():
+    required = {"dns.nxdomain", "dns.no_answer", "dns.resolver_unreachable", "dns.hosts_override",
+                "dns.split_horizon", "net.no_route", "net.filtered", "net.refused", "proxy.in_path",
+                "proxy.unreachable", "proxy.refused_connect", "proxy.auth_required", "net.local_route_shadowed",
+                "tls.handshake_failed", "tls.ca_mismatch", "tls.name_mismatch", "tls.expired", "tls.intercepted",
+                "http.not_kubernetes", "kubeconfig.invalid", "kubeconfig.exec_plugin_missing"}
+    assert required <= {r.code for r in all_rules()}
