@@ -86,7 +86,9 @@ def precheck(name: str, subject: str, address: str, io: PacketIO) -> ProbeResult
     try:
         version = ipaddress.ip_address(address).version
     except ValueError:
-        return ProbeResult(name, subject, Status.ERROR, 0.0, reason=f"not an IP address: {address!r}")
+        return ProbeResult(
+            name, subject, Status.ERROR, 0.0, reason=f"not an IP address: {address!r}"
+        )
     if version != 4:
         return skipped(name, subject, "packet probes support IPv4 only")
     access = io.access()
@@ -136,7 +138,10 @@ def syn_probe(
         route = io.route(address)
     except OSError as exc:
         return failed(
-            NAME, subject, time.monotonic() - start, "tcp.no_route",
+            NAME,
+            subject,
+            time.monotonic() - start,
+            "tcp.no_route",
             f"this host has no route to {address} ({exc.strerror or exc})",
             facts={**base, **reply_facts(None), "outcome": "local"},
         )
@@ -150,10 +155,17 @@ def syn_probe(
     return _judge(subject, took, reply, facts)
 
 
+def _hops(n: int | None) -> str:
+    return "an unknown number of hops" if n is None else f"{n} hop{'s' if n != 1 else ''}"
+
+
 def _judge(subject: str, took: float, reply: Reply | None, facts: dict[str, Any]) -> ProbeResult:
     if reply is None:
         return failed(
-            NAME, subject, took, "tcp.timeout",
+            NAME,
+            subject,
+            took,
+            "tcp.timeout",
             f"a SYN to {subject} got no answer at all: dropped on the way or at the host",
             facts=facts,
         )
@@ -161,19 +173,29 @@ def _judge(subject: str, took: float, reply: Reply | None, facts: dict[str, Any]
         return ok(NAME, subject, took, facts=facts)
     if reply.kind == "rst":
         return failed(
-            NAME, subject, took, "tcp.refused",
+            NAME,
+            subject,
+            took,
+            "tcp.refused",
             f"a SYN to {subject} was answered with a TCP reset "
-            f"(the reply travelled {facts['reply_hops']} hops)",
+            f"(the reply travelled {_hops(facts['reply_hops'])})",
             facts=facts,
         )
     if reply.kind == "local":
         return failed(
-            NAME, subject, took, "tcp.no_route", f"this host would not send to {subject}: {reply.detail}",
+            NAME,
+            subject,
+            took,
+            "tcp.no_route",
+            f"this host would not send to {subject}: {reply.detail}",
             facts=facts,
         )
     kind, meaning = icmp_meaning(reply.icmp_type, reply.icmp_code)
     return failed(
-        NAME, subject, took, kind,
+        NAME,
+        subject,
+        took,
+        kind,
         f"{reply.src} answered a SYN to {subject} with ICMP {meaning} "
         f"(type {reply.icmp_type}, code {reply.icmp_code})",
         facts=facts,

@@ -73,7 +73,10 @@ class Reply:
     detail: str = ""  # for "local": the errno text
 
 
-Exchange = Callable[[Sequence[Probe], float], Mapping[int, Reply]]
+# exchange(probes, wait_s, until=None) -> {probe.seq: first reply}; ``until(replies)`` may
+# end the wait early once the answer is clear (a trace that reached its end).
+Exchange = Callable[..., Mapping[int, Reply]]
+Until = Callable[[Mapping[int, Reply]], bool]
 
 
 @dataclass(frozen=True)
@@ -162,10 +165,17 @@ def build(probe: Probe, source_ip: str) -> bytes:
     from scapy.packet import Raw
 
     pkt = inet.IP(
-        src=source_ip, dst=probe.dst, ttl=probe.ttl, flags="DF" if probe.df else 0,
+        src=source_ip,
+        dst=probe.dst,
+        ttl=probe.ttl,
+        flags="DF" if probe.df else 0,
         id=probe.seq & 0xFFFF,
     ) / inet.TCP(
-        sport=probe.sport, dport=probe.dport, flags="S", seq=probe.seq, window=64240,
+        sport=probe.sport,
+        dport=probe.dport,
+        flags="S",
+        seq=probe.seq,
+        window=64240,
         options=[("MSS", 1460)],
     )
     pad = probe.size - SYN_BYTES
@@ -178,7 +188,9 @@ def _ip(addr: bytes) -> str:
     return socket.inet_ntoa(addr)
 
 
-def parse_reply(data: bytes, probes: Sequence[Probe], sent_at: Mapping[int, float], now: float) -> tuple[int, Reply] | None:
+def parse_reply(
+    data: bytes, probes: Sequence[Probe], sent_at: Mapping[int, float], now: float
+) -> tuple[int, Reply] | None:
     """Match one received IPv4 packet to a probe; None if it is someone else's."""
     if len(data) < 20 or data[0] >> 4 != 4:
         return None
@@ -228,13 +240,24 @@ def _icmp_reply(data: bytes, rtt_s: float) -> Reply:
     icmp = pkt[inet.ICMP]
     mtu = int(icmp.nexthopmtu) if icmp.type == 3 and icmp.code == 4 else None
     return Reply(
-        "icmp", pkt.src, rtt_s, ttl=pkt.ttl, icmp_type=int(icmp.type), icmp_code=int(icmp.code),
+        "icmp",
+        pkt.src,
+        rtt_s,
+        ttl=pkt.ttl,
+        icmp_type=int(icmp.type),
+        icmp_code=int(icmp.code),
         next_hop_mtu=mtu,
     )
 
 
-def raw_exchange(probes: Sequence[Probe], wait_s: float, resend_after_s: float | None = None) -> dict[int, Reply]:
-    """Send every probe at once, then collect first replies until all answered or ``wait_s``.
+def raw_exchange(
+    probes: Sequence[Probe],
+    wait_s: float,
+    until: Until | None = None,
+    resend_after_s: float | None = None,
+) -> dict[int, Reply]:
+    """Send every probe at once, then collect first replies until all answered, ``until``
+    says the rest does not matter, or ``wait_s`` is up.
 
     Unanswered probes are sent once more after ``resend_after_s`` (default: a third of the
     wait) so one lost packet does not read as a silent hop.
@@ -247,7 +270,9 @@ def raw_exchange(probes: Sequence[Probe], wait_s: float, resend_after_s: float |
     sent_at: dict[int, float] = {}
     resend_at = resend_after_s if resend_after_s is not None else wait_s / 3
     with contextlib.ExitStack() as stack:
-        out = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW))
+        out = stack.enter_context(
+            socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        )
         ins = [
             stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_RAW, proto))
             for proto in (socket.IPPROTO_TCP, socket.IPPROTO_ICMP)
@@ -268,7 +293,7 @@ def raw_exchange(probes: Sequence[Probe], wait_s: float, resend_after_s: float |
 
         send(probes)
         resent = False
-        while len(replies) < len(probes):
+        while len(replies) < len(probes) and not (until and until(replies)):
             now = time.monotonic()
             left = start + wait_s - now
             if left <= 0:

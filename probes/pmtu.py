@@ -46,9 +46,29 @@ NAME = "packet.pmtu"
 ROUND_WAIT_S = 1.5
 CONTROLS = (SYN_BYTES, 128)
 # Sizes seen in the wild: Ethernet, PPPoE, IPsec/GRE/VXLAN/WireGuard overheads, IPv6 minimum.
-GRID = (576, 1000, 1200, 1280, 1300, 1340, 1360, 1380, 1400, 1420, 1440, 1460, 1472, 1480,
-        1492, 1500, 2000, 4000, 8000, 9000)
-FINE_STEPS = 12
+GRID = (
+    576,
+    1000,
+    1200,
+    1280,
+    1300,
+    1340,
+    1360,
+    1380,
+    1400,
+    1420,
+    1440,
+    1460,
+    1472,
+    1480,
+    1492,
+    1500,
+    2000,
+    4000,
+    8000,
+    9000,
+)
+FINE_STEPS = 20
 TCP_IP_HEADERS = 40
 
 
@@ -65,7 +85,10 @@ def pmtu_probe(
         route = io.route(address)
     except OSError as exc:
         return failed(
-            NAME, subject, time.monotonic() - start, "tcp.no_route",
+            NAME,
+            subject,
+            time.monotonic() - start,
+            "tcp.no_route",
             f"this host has no route to {address} ({exc.strerror or exc})",
             facts={"address": address, "port": port},
         )
@@ -78,8 +101,11 @@ def pmtu_probe(
         results.update(_round(ctx, io, address, port, fine_sizes(lo, hi)))
         verdict = judge(results)
     facts: dict[str, Any] = {
-        "address": address, "port": port, "source_ip": route.source_ip,
-        "interface": route.interface, "local_mtu": route.mtu,
+        "address": address,
+        "port": port,
+        "source_ip": route.source_ip,
+        "interface": route.interface,
+        "local_mtu": route.mtu,
         "sizes": [{"bytes": s, "result": size_result(results[s])} for s in sorted(results)],
         **verdict,
     }
@@ -87,15 +113,23 @@ def pmtu_probe(
     ctx.say(f"packet.pmtu {subject}: largest ok {facts['largest_ok_bytes']}")
     if not verdict["conclusive"]:
         return ProbeResult(
-            NAME, subject, Status.SKIPPED, took, facts=facts,
+            NAME,
+            subject,
+            Status.SKIPPED,
+            took,
+            facts=facts,
             reason=(
                 f"path MTU not measurable: even {SYN_BYTES}- and 128-byte SYNs to {subject} "
                 "got no answer, so the host or a middlebox ignores such probes"
             ),
         )
     if verdict["blackhole"]:
+        lo, hi = verdict["largest_ok_bytes"], verdict["first_failing_bytes"]
         return failed(
-            NAME, subject, took, "tcp.timeout",
+            NAME,
+            subject,
+            took,
+            "tcp.timeout",
             f"packets of {hi} bytes or more to {subject} vanish without an ICMP "
             f"'fragmentation needed'; {lo} bytes pass (path MTU black hole)",
             facts=facts,
@@ -146,7 +180,11 @@ def judge(results: Mapping[int, Reply | None]) -> dict[str, Any]:
     lo = max(ok_sizes) if ok_sizes else None
     above = sorted(s for s, r in results.items() if not passed(r) and (lo is None or s > lo))
     hi = above[0] if above else None
-    frag = [r for s, r in results.items() if s in above and r is not None and size_result(r) == "frag_needed"]
+    frag = [
+        r
+        for s, r in results.items()
+        if s in above and r is not None and size_result(r) == "frag_needed"
+    ]
     silent_above = any(results[s] is None for s in above)
     return {
         "largest_ok_bytes": lo,

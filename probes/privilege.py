@@ -61,7 +61,9 @@ def check_raw_socket_access(
     except PermissionError:
         pass
     except OSError as exc:  # e.g. EAFNOSUPPORT in an odd sandbox: still "cannot"
-        return RawSocketAccess(False, f"raw sockets unavailable: {exc.strerror or exc}", HOW_TO_ENABLE)
+        return RawSocketAccess(
+            False, f"raw sockets unavailable: {exc.strerror or exc}", HOW_TO_ENABLE
+        )
     else:
         return RawSocketAccess(True, "")
     uid = os.geteuid() if euid is None else euid

@@ -38,7 +38,10 @@ WAIT_S = 3.0
 
 
 def trace_probe(
-    ctx: ProbeContext, address: str, port: int = 443, io: PacketIO | None = None,
+    ctx: ProbeContext,
+    address: str,
+    port: int = 443,
+    io: PacketIO | None = None,
     max_hops: int = MAX_HOPS,
 ) -> ProbeResult:
     subject = f"{address}:{port}"
@@ -51,7 +54,10 @@ def trace_probe(
         route = io.route(address)
     except OSError as exc:
         return failed(
-            NAME, subject, time.monotonic() - start, "tcp.no_route",
+            NAME,
+            subject,
+            time.monotonic() - start,
+            "tcp.no_route",
             f"this host has no route to {address} ({exc.strerror or exc})",
             facts={"address": address, "port": port, "max_hops": max_hops, "hops": []},
         )
@@ -61,11 +67,20 @@ def trace_probe(
             Probe(address, port, stack.enter_context(io.reserve_port()), seq + ttl, ttl=ttl)
             for ttl in range(1, max_hops + 1)
         ]
-        replies = io.exchange(probes, ctx.deadline.cap(min(ctx.timeout_s, WAIT_S)))
+        ttl_of = {p.seq: p.ttl for p in probes}
+        replies = io.exchange(
+            probes,
+            ctx.deadline.cap(min(ctx.timeout_s, WAIT_S)),
+            until=lambda got: path_ended({ttl_of[s]: r for s, r in got.items()}),
+        )
     by_ttl = {p.ttl: replies.get(p.seq) for p in probes}
     facts: dict[str, Any] = {
-        "address": address, "port": port, "source_ip": route.source_ip,
-        "interface": route.interface, "max_hops": max_hops, **summarise(address, by_ttl),
+        "address": address,
+        "port": port,
+        "source_ip": route.source_ip,
+        "interface": route.interface,
+        "max_hops": max_hops,
+        **summarise(address, by_ttl),
     }
     took = time.monotonic() - start
     ctx.say(f"packet.trace {subject}: {facts['stopped']} after {facts['last_hop']}")
@@ -74,11 +89,26 @@ def trace_probe(
     if facts["stopped"] == "icmp":
         stop = facts["stop_icmp"]
         return failed(
-            NAME, subject, took, stop["kind"],
+            NAME,
+            subject,
+            took,
+            stop["kind"],
             f"hop {stop['ttl']} ({stop['from']}) answered with ICMP {stop['meaning']}",
             facts=facts,
         )
     return failed(NAME, subject, took, "tcp.timeout", silence_sentence(facts), facts=facts)
+
+
+def path_ended(by_ttl: Mapping[int, Reply]) -> bool:
+    """True once a TTL got a final answer and every smaller TTL answered too: the probes
+    beyond it can only repeat that answer (or be rate-limited into silence)."""
+    for ttl in range(1, max(by_ttl, default=0) + 1):
+        r = by_ttl.get(ttl)
+        if r is None:
+            return False
+        if not (r.kind == "icmp" and r.icmp_type == 11):
+            return True
+    return False
 
 
 def silence_sentence(facts: Mapping[str, Any]) -> str:
@@ -101,7 +131,9 @@ def summarise(address: str, by_ttl: Mapping[int, Reply | None]) -> dict[str, Any
         if r is not None and not (r.kind == "icmp" and r.icmp_type == 11):
             terminal = ttl
             break
-    answered = [t for t, r in by_ttl.items() if r is not None and (terminal is None or t <= terminal)]
+    answered = [
+        t for t, r in by_ttl.items() if r is not None and (terminal is None or t <= terminal)
+    ]
     last_ttl = max(answered) if answered else None
     end = terminal if terminal is not None else min(max(by_ttl), (last_ttl or 0) + 1)
     hops = [_hop(ttl, by_ttl.get(ttl)) for ttl in range(1, end + 1)]
@@ -111,8 +143,12 @@ def summarise(address: str, by_ttl: Mapping[int, Reply | None]) -> dict[str, Any
     if end_reply is not None and end_reply.kind == "icmp":
         kind, meaning = icmp_meaning(end_reply.icmp_type, end_reply.icmp_code)
         stop_icmp = {
-            "ttl": terminal, "from": end_reply.src, "type": end_reply.icmp_type,
-            "code": end_reply.icmp_code, "kind": kind, "meaning": meaning,
+            "ttl": terminal,
+            "from": end_reply.src,
+            "type": end_reply.icmp_type,
+            "code": end_reply.icmp_code,
+            "kind": kind,
+            "meaning": meaning,
         }
     # The last hop that answered *before* the end: for a silent path, where it went dark.
     before = [t for t in answered if terminal is None or t < terminal]
