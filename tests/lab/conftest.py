@@ -8,31 +8,16 @@ reason. Set KUBEREACH_LAB_REQUIRED=1 (CI) to turn those skips into failures.
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agent.lab import Lab, cleanup_stale
+from agent.lab.preflight import lab_unavailable
 from agent.lab.runner import find_kubectl
 
-_TOOLS = ("ip", "iptables", "dnsmasq", "unbound", "tinyproxy")
 _HERE = Path(__file__).parent
-
-
-def lab_unavailable() -> str | None:
-    if not sys.platform.startswith("linux"):
-        return "the lab needs Linux network namespaces"
-    if os.geteuid() != 0:
-        return "the lab needs root (network namespaces, iptables inside them)"
-    missing = [t for t in _TOOLS if shutil.which(t) is None
-               and not os.access(f"/usr/sbin/{t}", os.X_OK)]
-    if missing:
-        return f"the lab needs {', '.join(missing)} (Debian: iproute2 iptables dnsmasq-base " \
-               "unbound tinyproxy)"
-    return None
 
 
 def _skip_or_fail(reason: str) -> None:
