@@ -202,8 +202,11 @@ def connect(ctx: ProbeContext, decision: ProxyDecision, host: str, port: int
     if status == 200:
         return ProbeResult("proxy.connect", shown, Status.OK, time.monotonic() - started, facts=facts), sock
     sock.close()
-    if status == 407:
-        scheme = headers.get("proxy-authenticate", "").split(" ", 1)[0] or "unknown"
+    # 407 is the standard answer; some proxies (tinyproxy 1.11) answer CONNECT with 401 and
+    # WWW-Authenticate instead. Either way the cause is proxy credentials.
+    challenge = headers.get("proxy-authenticate") or (headers.get("www-authenticate") if status == 401 else None)
+    if status == 407 or challenge:
+        scheme = (challenge or "").split(" ", 1)[0] or "unknown"
         return fail("proxy.auth_required",
                     f"the proxy wants authentication ({scheme})"
                     + (" and rejected the credentials in the proxy URL" if parts.username else ""),

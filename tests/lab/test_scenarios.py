@@ -25,10 +25,7 @@ _IDS = [s.name for s in SCENARIOS]
 
 # Disagreements between the core and a scenario, reported to the core's owner. Strict: the
 # day the core gets it right, the XPASS fails and the entry must go.
-KNOWN_CORE_GAPS: dict[str, str] = {
-    "proxy-auth-tinyproxy": "core reports proxy.refused_connect for a CONNECT answered 401 + "
-    "WWW-Authenticate: Basic (tinyproxy 1.11.1); the cause is proxy credentials",
-}
+KNOWN_CORE_GAPS: dict[str, str] = {}
 
 
 def _with_gaps(scenarios: tuple[Scenario, ...]) -> list[object]:

@@ -86,6 +86,14 @@ def test_connect_needs_auth_and_sends_basic_credentials():
     assert "pw" not in r.subject
 
 
+def test_connect_401_with_www_authenticate_is_auth_required():
+    # tinyproxy 1.11 answers an unauthenticated CONNECT this way instead of with 407.
+    answer = b'HTTP/1.0 401 Unauthorized\r\nWWW-Authenticate: Basic realm="tinyproxy"\r\n\r\n'
+    with scripted_proxy(lambda head: answer) as port:
+        r = _connect(f"http://127.0.0.1:{port}")
+    assert (r.kind, r.facts["auth_scheme"]) == ("proxy.auth_required", "Basic")
+
+
 def test_connect_forbidden_is_a_refused_connect():
     with scripted_proxy(lambda head: b"HTTP/1.1 403 Forbidden\r\n\r\n") as port:
         assert _connect(f"http://127.0.0.1:{port}").kind == "proxy.refused_connect"
