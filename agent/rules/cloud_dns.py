@@ -145,6 +145,7 @@ def custom_dns_not_forwarding(obs: Observations) -> Iterator[Hit]:
             elif not _linked(inv, zone, where):
                 reasons.append(f"{server} runs in {where.name}, which is not linked to {zone}")
                 a = _link_fix(inv, v, zone, where)
+                fixes.append(f"on {server}, forward {zone} to {v.ctx.azure_dns_ip}")
                 fixes.append(
                     f"link {where.name}: az network private-dns link vnet create"
                     f"{a['subscription']} -g {a['zone_rg']} -z {zone} -n {a['link']} "
@@ -171,7 +172,7 @@ def custom_dns_not_forwarding(obs: Observations) -> Iterator[Hit]:
             detail += f" Azure DNS itself answers the name ({azure.subject})."
             evidence.append(Evidence(azure.probe, azure.subject, "answered"))
         detail += " This is why the name was not found (dns.nxdomain)."
-        fix = "Make the custom DNS servers resolve the zone: " + "; ".join(fixes) + "."
+        fix = "Make the custom DNS servers resolve the zone:\n" + "\n".join(fixes)
         yield Hit(
             subject=v.host,
             detail=detail,

@@ -146,7 +146,7 @@ def peering_not_connected(obs: Observations) -> Iterator[Hit]:
             evidence=_evidence(obs, address, path)
             + tuple(Evidence("cloud", p.peering.name if p.peering else p.local.name, p.text)
                     for p in path.problems),
-            fix="Repair the peering: " + "\n".join(repairs),
+            fix="Repair the peering:\n" + "\n".join(repairs),
         )
 
 
@@ -167,9 +167,10 @@ def hub_transit_not_allowed(obs: Observations) -> Iterator[Hit]:
             continue
         hub = path.hub
         lacking = names([f"{p.name} on {p.vnet_name}" for p in path.no_forwarding])
+        verb = "does" if len(path.no_forwarding) == 1 else "do"
         detail = (f"{_intro(v, address, path)} Both are peered with the hub {hub.name}, but "
                   f"peering is not transitive: spoke-to-spoke traffic must be forwarded by a "
-                  f"firewall or NVA in the hub, and {lacking} does not allow forwarded traffic "
+                  f"firewall or NVA in the hub, and {lacking} {verb} not allow forwarded traffic "
                   f"(nor is gateway transit set up).")
         steps = [_forwarding_fix(p) for p in path.no_forwarding]
         steps.append(

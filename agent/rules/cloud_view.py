@@ -151,7 +151,10 @@ def why_sentence(results: Iterable[ProbeResult]) -> str:
 def private_endpoint_addresses(obs: Observations, v: View) -> list[str]:
     """Where the API server's private endpoint is: the private addresses kubectl resolved,
     else the A records the inventory's private zone holds for the API host name."""
-    resolved = [a for a in kubectl_addresses(obs) if _class(a) == "private"]
+    # A VNet may use public ranges (11.0.0.0/16 in the azure-cli recordings): an address
+    # inside an inventory VNet is private in every sense that matters here.
+    resolved = [a for a in kubectl_addresses(obs)
+                if _class(a) == "private" or any(n.contains(a) for n in v.ctx.inventory.vnets)]
     if resolved:
         return resolved
     names = [v.host] + ([v.cluster.private_fqdn] if v.cluster and v.cluster.private_fqdn else [])
