@@ -13,8 +13,9 @@ _COLOURS = {"ok": "32", "failed": "31", "error": "33", "not-reached": "90"}
 
 
 def _wrap(text: str, indent: str) -> list[str]:
+    # Long host names stay whole (people copy them), even if a line then runs past 80.
     return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent,
-                         break_long_words=True, break_on_hyphens=False) or [indent]
+                         break_long_words=False, break_on_hyphens=False) or [indent]
 
 
 def _paint(text: str, code: str, colour: bool) -> str:
@@ -28,7 +29,7 @@ def render(report: Report, colour: bool = False) -> str:
     head = f"kubectl {can} reach {t['server']}"
     if t.get("context"):
         head += f" (context {t['context']})"
-    out.append(_paint(head, "1;32" if report.verdict == "reachable" else "1;31", colour))
+    out += [_paint(line, "1;32" if report.verdict == "reachable" else "1;31", colour) for line in _wrap(head, "")]
     v = report.vantage
     where = f"from {v.get('hostname', '?')}"
     if v.get("source_ips"):
@@ -48,10 +49,13 @@ def render(report: Report, colour: bool = False) -> str:
     for step in report.path:
         mark = _MARKS.get(step.status, step.status)
         cell = _paint(f"[{mark:^4}]", _COLOURS.get(step.status, "0"), colour)
-        line = f"{step.name:<10} {step.subject}".rstrip()
-        out.append(f"  {cell} {line}")
-        if step.status != "not-reached" and step.detail:
-            out += _wrap(step.detail, " " * 9)
+        # The host is in the headline already; addresses and proxies are worth repeating.
+        subject = "" if step.subject in (t["host"], step.detail) else step.subject
+        detail = step.detail if step.status != "not-reached" and step.detail != subject else ""
+        text = f"{step.name:<10} " + (f"{subject} - {detail}" if subject and detail else subject or detail)
+        lines = _wrap(text, " " * 9)
+        out.append(f"  {cell} {lines[0].strip()}")
+        out += lines[1:]
     for severity, heading in ((Severity.BLOCKER, "Blockers"), (Severity.WARNING, "Warnings"),
                               (Severity.INFO, "Notes")):
         found = report.by_severity(severity)
@@ -59,7 +63,9 @@ def render(report: Report, colour: bool = False) -> str:
             continue
         out += ["", heading]
         for i, f in enumerate(found, 1):
-            out += _wrap(f"{i}. [{f.code}] {f.title}: {f.subject}", "  ")
+            out += _wrap(f"{i}. [{f.code}] {f.title}", "  ")
+            if f.subject and f.subject != t["host"]:
+                out += _wrap(f"on {f.subject}", "     ")
             out += _wrap(f.detail, "     ")
             out += _wrap(f"Fix: {f.fix}", "     ")
     skipped = report.not_checked()

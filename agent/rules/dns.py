@@ -55,10 +55,11 @@ def nxdomain(obs: Observations) -> Iterator[Hit]:
     r = obs.one("dns.system")
     if r is None or r.kind != "dns.nxdomain":
         return
-    tried = ", ".join(r.facts.get("names_tried", []))
+    tried = r.facts.get("names_tried", [])
+    also = f" (names tried: {', '.join(tried)})" if tried != [obs.target.host] else ""
     more, ev = _what_if(obs)
     yield Hit(obs.target.host,
-              f"{r.facts.get('nameserver')} says NXDOMAIN for {obs.target.host} (names tried: {tried}); kubectl "
+              f"{r.facts.get('nameserver')} says NXDOMAIN for the API server name{also}; kubectl "
               f"fails with 'no such host'.{more}",
               (evidence(r), *attempt_evidence(r), *ev),
               fix=_dns_fix(obs, "Check the server name in the kubeconfig (a deleted, stopped or renamed cluster "
@@ -163,7 +164,7 @@ def split_horizon(obs: Observations) -> Iterator[Hit]:
     shown = "; ".join(f"{name}: {answer}" for name, answer in answers.items())
     classes = {a["class"] for v in views if v.ok for a in v.facts.get("addresses", [])}
     extra = " One view gives a public address and another a private one." if {"public", "private"} <= classes else ""
-    yield Hit(obs.target.host, f"Different resolvers give different answers for {obs.target.host}: {shown}.{extra}",
+    yield Hit(obs.target.host, f"Different resolvers give different answers for the API server name: {shown}.{extra}",
               tuple(evidence(v, _answer(v)) for v in views),
               fix_args={"system": "the system resolver"})
 
