@@ -56,15 +56,39 @@ def diagnose(
     format: Annotated[str, typer.Option("--format", help="text, json or markdown.")] = "text",
     output: Annotated[str | None, typer.Option(help="Write the report to this file instead of stdout.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Progress and probe errors on stderr.")] = False,
+    cluster_file: Annotated[str | None, typer.Option("--cluster", help="`az aks show -o json`, an ARM managedCluster, or `aws eks describe-cluster` output.")] = None,
+    inventory: Annotated[list[str] | None, typer.Option(help="ARM or az/aws CLI JSON of VNets, peerings, private DNS zones, links, NICs; a file or folder; repeatable.")] = None,
+    authorized_range: Annotated[list[str] | None, typer.Option(help="An API server authorized IP range (CIDR); repeatable.")] = None,
+    egress_ip: Annotated[str | None, typer.Option(help="The public IP this client's traffic leaves from.")] = None,
+    egress_ip_url: Annotated[str | None, typer.Option(help="A what-is-my-IP service you trust (nothing is asked by default).")] = None,
+    discover: Annotated[str, typer.Option(help="off, auto (Azure IMDS and ARM when IMDS answers within 0.5 s) or azure.")] = "off",
 ) -> None:
     """Look at the API server the way kubectl would from here, and explain the result."""
+    cloud = {"cluster_path": cluster_file, "inventory_paths": inventory or [],
+             "authorized_ranges": authorized_range or [], "egress_ip": egress_ip,
+             "egress_ip_url": egress_ip_url, "discover": discover}
     code = _diagnose(kubeconfig=kubeconfig, context=context, server=server, resolvers=resolver or [],
-                     timeout_s=timeout, fmt=format, output=output, verbose=verbose)
+                     timeout_s=timeout, fmt=format, output=output, verbose=verbose, cloud=cloud)
     raise typer.Exit(code)
 
 
+def _cloud_context(target, env: dict[str, str], timeout_s: float, cloud: dict) -> dict:
+    """{"cloud": CloudContext} from the cloud options, or {} when none was given."""
+    given = any(v for k, v in cloud.items() if k != "discover")
+    if not given and cloud.get("discover", "off") == "off":
+        return {}
+    from agent.cloud import load_cloud_context
+    from probes import proxy
+
+    # The what-is-my-IP service must see the address the API server would see.
+    decision = proxy.decide(target.proxy_url, env, target.host, target.port, target.scheme)
+    found = load_cloud_context(**cloud, env=env, timeout_s=timeout_s, api_host=target.host,
+                               egress_proxy=decision.url if decision.used else None)
+    return {} if found.empty else {"cloud": found}
+
+
 def _diagnose(*, kubeconfig: str | None, context: str | None, server: str | None, resolvers: list[str],
-              timeout_s: float, fmt: str, output: str | None, verbose: bool) -> int:
+              timeout_s: float, fmt: str, output: str | None, verbose: bool, cloud: dict | None = None) -> int:
     from agent import redact
     from agent.diagnose import Options
     from agent.diagnose import diagnose as run
@@ -86,7 +110,8 @@ def _diagnose(*, kubeconfig: str | None, context: str | None, server: str | None
                       resolv_conf_path=env.get("KUBEREACH_RESOLV_CONF", "/etc/resolv.conf"))
     if log:
         log(f"diagnosing {loaded.target.server} with a {timeout_s:g} s timeout per probe")
-    report = run(loaded.target, loaded.problems, options, env=env, log=log)
+    extra = _cloud_context(loaded.target, env, timeout_s, cloud or {})
+    report = run(loaded.target, loaded.problems, options, env=env, log=log, context=extra)
     colour = fmt == "text" and output is None and sys.stdout.isatty() and "NO_COLOR" not in env
     text = redact.scrub(RENDERERS[fmt](report, colour), secrets)
     if output:

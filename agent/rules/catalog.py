@@ -18,4 +18,6 @@ CORE_RULES: tuple[Rule, ...] = (
 
 def all_rules() -> tuple[Rule, ...]:
     """The core rules plus those of optional areas (cloud context, packet evidence)."""
-    return CORE_RULES
+    from agent.rules import cloud  # reads Observations.context["cloud"]; silent without it
+
+    return CORE_RULES + cloud.RULES

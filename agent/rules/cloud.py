@@ -214,8 +214,9 @@ RULES: tuple[Rule, ...] = (
 
 _UNREACHED = ("net.filtered", "net.no_route")
 EXPLAINS: dict[str, tuple[str, ...]] = {
-    cloud_dns.private_zone_not_linked.code: ("dns.nxdomain", "dns.no_answer"),
-    cloud_dns.custom_dns_not_forwarding.code: ("dns.nxdomain", "dns.no_answer", "dns.servfail"),
+    cloud_dns.private_zone_not_linked.code: ("dns.nxdomain", "dns.no_answer", "dns.split_horizon"),
+    cloud_dns.custom_dns_not_forwarding.code: ("dns.nxdomain", "dns.no_answer",
+                                               "dns.server_failure", "dns.split_horizon"),
     cloud_net.not_peered.code: _UNREACHED,
     cloud_net.peering_not_connected.code: _UNREACHED,
     cloud_net.hub_transit_not_allowed.code: _UNREACHED,

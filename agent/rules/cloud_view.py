@@ -30,7 +30,7 @@ CORE_CODE_OF = {
     "tcp.net_unreachable": "net.no_route",
     "dns.nxdomain": "dns.nxdomain",
     "dns.no_answer": "dns.no_answer",
-    "dns.servfail": "dns.servfail",
+    "dns.servfail": "dns.server_failure",
 }
 _KIND_WORDS = {
     "dns.nxdomain": "NXDOMAIN",
