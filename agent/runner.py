@@ -56,6 +56,9 @@ class Runner:
                                      failure=Failure("internal", f"probe crashed: {type(exc).__name__}"),
                                      reason="the probe itself failed; this is a kubereach bug")
             slot.result = result
+            if self._log:
+                outcome = result.failure.kind if result.failure else result.status.value
+                self._log(f"{probe} {subject}: {outcome} in {result.duration_s * 1000:.0f} ms")
             try:
                 if then is not None and not self._deadline.expired():
                     then(result)
