@@ -44,6 +44,7 @@ from typing import Any
 from probes.privilege import RawSocketAccess, raw_socket_access
 
 SYN_BYTES = 44  # IPv4 header 20 + TCP header 20 + MSS option 4
+RESEND_AT = 2 / 3  # of the wait: see raw_exchange
 
 
 @dataclass(frozen=True)
@@ -254,13 +255,15 @@ def raw_exchange(
     probes: Sequence[Probe],
     wait_s: float,
     until: Until | None = None,
-    resend_after_s: float | None = None,
 ) -> dict[int, Reply]:
     """Send every probe at once, then collect first replies until all answered, ``until``
     says the rest does not matter, or ``wait_s`` is up.
 
-    Unanswered probes are sent once more after ``resend_after_s`` (default: a third of the
-    wait) so one lost packet does not read as a silent hop.
+    Unanswered probes are sent once more two thirds into the wait: one lost packet must
+    not read as a silent hop. Not sooner, and not more often: routers rate-limit ICMP
+    errors per source (Linux: a burst of about six, then one a second), and Linux charges
+    a "no route" error twice against that bucket, so a retry that comes after about one
+    second gets nothing either; one after two seconds gets its answer.
     """
     if not probes:
         return {}
@@ -268,7 +271,6 @@ def raw_exchange(
     wire = {p.seq: build(p, source) for p in probes}
     replies: dict[int, Reply] = {}
     sent_at: dict[int, float] = {}
-    resend_at = resend_after_s if resend_after_s is not None else wait_s / 3
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(
             socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
@@ -280,10 +282,11 @@ def raw_exchange(
         for s in ins:
             s.setblocking(False)
         start = time.monotonic()
+        resend_at = [start + wait_s * RESEND_AT]
 
         def send(batch: Sequence[Probe]) -> None:
             for p in batch:
-                sent_at[p.seq] = time.monotonic()
+                sent_at.setdefault(p.seq, time.monotonic())  # RTT from the first try
                 try:
                     out.sendto(wire[p.seq], (p.dst, 0))
                 except OSError as exc:
@@ -292,17 +295,16 @@ def raw_exchange(
                     replies[p.seq] = Reply("local", source, 0.0, detail=f"{name}: {exc.strerror}")
 
         send(probes)
-        resent = False
         while len(replies) < len(probes) and not (until and until(replies)):
             now = time.monotonic()
-            left = start + wait_s - now
-            if left <= 0:
+            if now >= start + wait_s:
                 break
-            if not resent and now - start >= resend_at:
+            if resend_at and now >= resend_at[0]:
+                resend_at.pop(0)
                 send([p for p in probes if p.seq not in replies])
-                resent = True
-            timeout = left if resent else min(left, start + resend_at - now)
-            ready, _, _ = select.select(ins, [], [], max(0.0, timeout))
+                continue
+            wake = min([start + wait_s, *resend_at[:1]])
+            ready, _, _ = select.select(ins, [], [], max(0.0, wake - now))
             for s in ready:
                 while True:
                     try:

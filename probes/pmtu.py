@@ -7,7 +7,7 @@ flight) are lost without a word (a path MTU black hole).
 
 Method: SYNs with the Don't Fragment bit, padded with zero bytes to sizes from this
 host's own route MTU down to 576, each its own flow, all sent at once; any answer from
-the far end (SYN-ACK or RST) means that size got through. A second round narrows the gap
+the far end (SYN-ACK or RST) means that size got through. Up to two more rounds narrow the gap
 between the largest that passed and the smallest that failed. A bare SYN (44 bytes) and a
 128-byte one are controls: if they fail too, the host or a middlebox simply ignores SYNs
 carrying data and nothing can be concluded (SKIPPED with that reason, not a false alarm).
@@ -68,7 +68,8 @@ GRID = (
     8000,
     9000,
 )
-FINE_STEPS = 20
+FINE_STEPS = 24
+FINE_ROUNDS = 2  # each failing round costs one wait; two reach 1 byte from any gap
 TCP_IP_HEADERS = 40
 
 
@@ -96,8 +97,10 @@ def pmtu_probe(
     coarse = sorted({*CONTROLS, *(s for s in GRID if s < route.mtu), route.mtu})
     results.update(_round(ctx, io, address, port, coarse))
     verdict = judge(results)
-    lo, hi = verdict["largest_ok_bytes"], verdict["first_failing_bytes"]
-    if verdict["blackhole"] and lo is not None and hi is not None and hi - lo > 1:
+    for _ in range(FINE_ROUNDS):
+        lo, hi = verdict["largest_ok_bytes"], verdict["first_failing_bytes"]
+        if not verdict["blackhole"] or lo is None or hi is None or hi - lo <= 1:
+            break
         results.update(_round(ctx, io, address, port, fine_sizes(lo, hi)))
         verdict = judge(results)
     facts: dict[str, Any] = {
