@@ -105,14 +105,15 @@ def private_cluster_outside_network(obs: Observations) -> Iterator[Hit]:
     endpoints = private_endpoint_addresses(obs, v)
     endpoint_vnet = next((p.vnet for a in endpoints if (p := place(v.ctx.inventory, a)).vnet),
                          None)
-    who = (f"a {RUNNER_NAMES.get(ci[0], ci[0] + ' hosted runner')}" if ci else "this client")
+    who = (f"This {RUNNER_NAMES.get(ci[0], ci[0] + ' hosted runner')}" if ci else "This client")
     where = (f"not in any of the {len(v.ctx.inventory.vnets)} VNets the inventory describes"
              if v.ctx.inventory.vnets else "on the CI vendor's network")
     at = f" at {names(endpoints)}" if endpoints else ""
-    detail = (f"{v.host} is the private endpoint of a private cluster{at}, reachable only from "
-              f"its VNet and networks joined to it. This runs on {who} "
-              f"({', '.join(v.client_ips) or 'address unknown'}), {where}, so it has no path "
-              f"to it.")
+    cluster = f"private cluster {v.aks.name}" if v.aks and v.aks.name else "a private cluster"
+    detail = (f"{v.host} is the API server of {cluster}, whose private endpoint{at} is "
+              f"reachable only from its VNet and networks joined to it. {who} "
+              f"({', '.join(v.client_ips) or 'address unknown'}) is {where}, so it has no "
+              f"path to it.")
     evidence: list[Evidence] = []
     if failure is not None:
         evidence.append(dns_evidence(failure))

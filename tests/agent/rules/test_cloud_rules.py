@@ -404,7 +404,8 @@ def test_private_cluster_from_the_internet():
     ctx = context(vnet("aks-vnet"), vnet("jump-vnet"), zone(), link("aks-vnet"), a_record())
     found = findings(observe(ctx, nxdomain(server="10.1.0.1"), vantage("172.17.0.2")))
     f = found["cloud.private_cluster_outside_network"]
-    assert f"private endpoint of a private cluster at {ENDPOINT}" in f.detail
+    assert f"API server of private cluster clustername1, whose private endpoint at {ENDPOINT}" \
+        in f.detail
     assert "not in any of the 2 VNets the inventory describes" in f.detail
     assert 'az aks command invoke -g rg1 -n clustername1 --command "kubectl get nodes"' in f.fix
     assert "peered with aks-vnet" in f.fix
@@ -415,7 +416,8 @@ def test_github_hosted_runner_and_a_private_cluster():
     ctx = context(zone(), link("aks-vnet"))
     obs = observe(ctx, nxdomain(), vantage("10.1.0.4", ci={"name": "github-actions", "hosted": True}))
     found = findings(obs)
-    assert "This runs on a GitHub-hosted runner" in found["cloud.private_cluster_outside_network"].detail
+    assert "This GitHub-hosted runner (10.1.0.4) is on the CI vendor's network" in \
+        found["cloud.private_cluster_outside_network"].detail
     hosted = found["cloud.hosted_ci_runner"]
     assert hosted.severity is Severity.WARNING
     assert "no path into the private network" in hosted.detail
