@@ -213,3 +213,20 @@ def test_no_managed_identity_becomes_a_note(fixture_json):
     assert ctx.notes == ("IMDS gave no managed-identity token (HTTP 400, invalid_request): "
                          "VNets, peerings and DNS zones were not read",)
     assert not any(r.url.host == "arm.test" for r in cloud.requests)
+
+
+def test_defaults_and_the_auto_probe_timeout_bound(fixture_json):
+    from agent.cloud.arm import ARM_URL
+    from agent.cloud.context import AZURE_DNS_IP
+    from agent.cloud.imds import IMDS_URL, PROBE_TIMEOUT_S
+
+    assert (IMDS_URL, ARM_URL, AZURE_DNS_IP) == (
+        "http://169.254.169.254", "https://management.azure.com", "168.63.129.16")
+    cloud = FakeCloud(fixture_json, token_status=400)
+    load_cloud_context(discover="auto", env={}, timeout_s=30, imds_url=IMDS, arm_url=ARM,
+                       transport=httpx.MockTransport(cloud))
+    first = cloud.requests[0]
+    assert first.url.path == "/metadata/instance"
+    assert PROBE_TIMEOUT_S <= 0.5
+    assert set(first.extensions["timeout"].values()) == {PROBE_TIMEOUT_S}
+    assert all(max(r.extensions["timeout"].values()) <= 30 for r in cloud.requests)
