@@ -61,7 +61,7 @@ def diagnose(
     authorized_range: Annotated[list[str] | None, typer.Option(help="An API server authorized IP range (CIDR); repeatable.")] = None,
     egress_ip: Annotated[str | None, typer.Option(help="The public IP this client's traffic leaves from.")] = None,
     egress_ip_url: Annotated[str | None, typer.Option(help="A what-is-my-IP service you trust (nothing is asked by default).")] = None,
-    discover: Annotated[str, typer.Option(help="off, auto (Azure IMDS and ARM when IMDS answers within 0.5 s) or azure.")] = "off",
+    discover: Annotated[str, typer.Option(help="off; auto (on an Azure VM, read IMDS and ARM when IMDS answers within 0.5 s); or azure (required).")] = "auto",
 ) -> None:
     """Look at the API server the way kubectl would from here, and explain the result."""
     cloud = {"cluster_path": cluster_file, "inventory_paths": inventory or [],
@@ -74,6 +74,10 @@ def diagnose(
 
 def _cloud_context(target, env: dict[str, str], timeout_s: float, cloud: dict) -> dict:
     """{"cloud": CloudContext} from the cloud options, or {} when none was given."""
+    from agent.cloud.dmi import on_azure_vm
+
+    if cloud.get("discover") == "auto" and not on_azure_vm(env.get("KUBEREACH_DMI_DIR", "/sys/class/dmi/id")):
+        cloud = {**cloud, "discover": "off"}
     given = any(v for k, v in cloud.items() if k != "discover")
     if not given and cloud.get("discover", "off") == "off":
         return {}

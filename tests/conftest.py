@@ -10,3 +10,5 @@ def clean_environ(monkeypatch):
     """No test sees the developer's proxies, CA overrides or kubeconfig."""
     for name in _CLEARED:
         monkeypatch.delenv(name, raising=False)
+    # Even on an Azure VM, no test may reach the real IMDS: automatic discovery looks here.
+    monkeypatch.setenv("KUBEREACH_DMI_DIR", "/nonexistent/kubereach-tests")

@@ -38,7 +38,7 @@ def write_kubeconfig(path, port, ca_pem, **cluster):
 def kubereach(kubeconfig, *extra):
     proc = subprocess.run([sys.executable, "-m", "agent", "diagnose", "--kubeconfig", str(kubeconfig),
                            "--format", "json", "--timeout", "2", *extra],
-                          capture_output=True, text=True, timeout=60, cwd=REPO, env={"PATH": "/usr/bin:/bin"})
+                          capture_output=True, text=True, timeout=60, cwd=REPO, env={"PATH": "/usr/bin:/bin", "KUBEREACH_DMI_DIR": "/nonexistent"})
     assert TOKEN not in proc.stdout + proc.stderr
     assert proc.returncode in (0, 1), proc.stderr
     doc = json.loads(proc.stdout)
