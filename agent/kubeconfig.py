@@ -213,6 +213,12 @@ def load(
     problems: list[str] = []
     secrets = [*redact.from_user(user), *redact.url_password(cluster.get("proxy-url"))]
     ca_pem, ca_source = _ca(cluster, problems)
+    insecure = bool(cluster.get("insecure-skip-tls-verify"))
+    if insecure and (cluster.get("certificate-authority-data") or cluster.get("certificate-authority")):
+        # client-go refuses this pair before dialling: "specifying a root certificates file
+        # with the insecure flag is not allowed".
+        problems.append("insecure-skip-tls-verify is set together with a CA, which kubectl refuses; "
+                        "remove one of them")
     proxy = cluster.get("proxy-url")
     if proxy:
         try:
@@ -235,7 +241,7 @@ def load(
             ca_pem=ca_pem,
             ca_source=ca_source,
             tls_server_name=cluster.get("tls-server-name") or None,
-            insecure_skip_tls_verify=bool(cluster.get("insecure-skip-tls-verify")),
+            insecure_skip_tls_verify=insecure,
             proxy_url=str(proxy) if proxy else None,
             auth=_auth(user, env),
             context=chosen,

@@ -96,7 +96,7 @@ def test_intercepting_ca(tmp_path, ca):
     assert blockers(doc) == ["tls.intercepted"]
 
 
-def test_block_page_with_insecure_skip_verify(tmp_path, ca):
+def test_block_page_behind_a_valid_certificate(tmp_path, ca):
     leaf = pki.make_server_cert(ca, "apiserver", [HOST], [])
     with apiserver(tmp_path, leaf, mode="blockpage") as port:
         kc = write_kubeconfig(tmp_path / "kc", port, ca.cert_pem)
@@ -110,3 +110,12 @@ def test_refused(tmp_path, ca):
     doc = kubereach(kc)
     agree(doc, kc, tmp_path)
     assert blockers(doc) == ["net.refused"]
+
+
+def test_insecure_flag_next_to_a_ca_is_refused_by_kubectl(tmp_path, ca):
+    leaf = pki.make_server_cert(ca, "apiserver", [HOST], [])
+    with apiserver(tmp_path, leaf, token=TOKEN) as port:
+        kc = write_kubeconfig(tmp_path / "kc", port, ca.cert_pem, **{"insecure-skip-tls-verify": True})
+        doc = kubereach(kc)
+        agree(doc, kc, tmp_path)
+    assert blockers(doc) == ["kubeconfig.invalid"]

@@ -104,3 +104,10 @@ def test_exec_plugin_tls_server_name_proxy_and_secrets(tmp_path):
     assert (t.auth.method, t.auth.exec_command, t.sni) == ("exec", "kubelogin", "kubernetes")
     assert set(loaded.secrets) >= {"cl1ent-s3cret", "env-s3cret", "pr0xy-pw"}
     assert t.public_view()["proxy_url"] == "http://u:REDACTED@proxy.corp:3128"
+
+
+def test_insecure_with_a_ca_is_refused_like_kubectl(tmp_path):
+    p = kubeconfig(tmp_path / "c", cluster_extra={"insecure-skip-tls-verify": True})
+    loaded = load(kubeconfig=str(p), context=None, server=None, env={})
+    assert loaded.problems == ("insecure-skip-tls-verify is set together with a CA, which kubectl refuses; "
+                               "remove one of them",)
