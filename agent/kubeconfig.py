@@ -149,6 +149,23 @@ def _ca(cluster: Mapping[str, Any], problems: list[str]) -> tuple[bytes | None, 
     return None, "system"
 
 
+def _unreadable_user_files(user: Mapping[str, Any]) -> list[str]:
+    """kubectl reads these before dialling and stops when one is missing."""
+    out = []
+    for key in ("tokenFile", "client-certificate", "client-key"):
+        if not user.get(key):
+            continue
+        path = Path(str(user[key])).expanduser()
+        if not path.is_absolute():
+            path = Path(user["__dir__"]) / path
+        if not os.access(path, os.R_OK):
+            out.append(f"the user's {key} {path} cannot be read")
+    if bool(user.get("client-certificate-data") or user.get("client-certificate")) != bool(
+            user.get("client-key-data") or user.get("client-key")):
+        out.append("the user has a client certificate without its key, or a key without its certificate")
+    return out
+
+
 def load(
     *,
     kubeconfig: str | None,
@@ -213,6 +230,7 @@ def load(
     problems: list[str] = []
     secrets = [*redact.from_user(user), *redact.url_password(cluster.get("proxy-url"))]
     ca_pem, ca_source = _ca(cluster, problems)
+    problems += _unreadable_user_files(user)
     insecure = bool(cluster.get("insecure-skip-tls-verify"))
     if insecure and (cluster.get("certificate-authority-data") or cluster.get("certificate-authority")):
         # client-go refuses this pair before dialling: "specifying a root certificates file

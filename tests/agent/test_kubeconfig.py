@@ -111,3 +111,10 @@ def test_insecure_with_a_ca_is_refused_like_kubectl(tmp_path):
     loaded = load(kubeconfig=str(p), context=None, server=None, env={})
     assert loaded.problems == ("insecure-skip-tls-verify is set together with a CA, which kubectl refuses; "
                                "remove one of them",)
+
+
+def test_unreadable_token_file_and_lone_client_certificate(tmp_path):
+    p = kubeconfig(tmp_path / "c", user={"tokenFile": "missing-token", "client-certificate-data": "eA=="})
+    problems = load(kubeconfig=str(p), context=None, server=None, env={}).problems
+    assert problems == (f"the user's tokenFile {tmp_path / 'missing-token'} cannot be read",
+                        "the user has a client certificate without its key, or a key without its certificate")
