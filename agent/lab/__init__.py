@@ -16,7 +16,11 @@ router routes every packet, so every path crosses its FORWARD chain)::
                                       peer 10.2.1.10 client (zone not linked)
 
 The router rejects internet sources towards private space with ICMP net unreachable (the
-internet does not route RFC 1918), and has no route to 10.1.0.5 (a stale endpoint IP).
+internet does not route RFC 1918). Addresses no host holds (10.1.0.5, a stale endpoint;
+10.0.0.9, a dead proxy) route to a link named ``unassigned`` where an iptables REJECT
+answers ICMP net unreachable at once: the kernel's own no-route answer is rate limited by
+the global ``net.ipv4.route.error_cost`` (5 at once, then 1/s), which the lab never
+touches. ``lab.remove_route(key)`` gives that real kernel behaviour for one host.
 Names (``addresses``): ``PRIVATE_FQDN`` (…privatelink.westeurope.azmk8s.io -> 10.1.0.4 via
 the linked resolver only), ``PRIVATE_PUBLIC_FQDN`` (…hcp… -> 10.1.0.4 publicly) and
 ``PUBLIC_FQDN`` (-> 203.0.113.10). API servers answer 401 + Status without the lab's
@@ -37,7 +41,7 @@ API (``from agent.lab import Lab, addresses as A``)::
         lab.drop(src=..., dst=..., port=443)
         lab.reject(dst=A.API_IP, port=443, with_="tcp-reset" | "icmp-host-unreachable" | ...)
         lab.dnat(src=A.INSIDE_IP, dst=A.API_IP, port=443, to=f"{A.MIDDLEBOX_IP}:443")
-        lab.remove_route("api"); lab.restore_route("api")   # router: no route -> ICMP
+        lab.remove_route("api"); lab.restore_route("api")   # the kernel's own no-route ICMP
         lab.set_mtu("api", 1280)              # both ends of api's link
         lab.write_client_files("in", nameservers=[...], hosts={fqdn: ip})
         lab.kubeconfig("name", KubeconfigSpec(host=A.PRIVATE_FQDN))  # -> Path

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from agent.lab.scenarios import Prepared
@@ -157,12 +158,13 @@ def leaked(prep: Prepared, text: str) -> list[str]:
     return [f"secret #{i} appears in the output" for i, s in enumerate(prep.secrets) if s in text]
 
 
-def run_subprocess_timed(argv: Sequence[str], timeout_s: float) -> tuple[int, float]:
+def run_subprocess_timed(argv: Sequence[str], timeout_s: float, *, cwd: Path | None = None
+                         ) -> tuple[int, float]:
     """Run ``argv``, return (exit code, wall seconds); -1 when it outlived ``timeout_s``."""
     start = time.monotonic()
     try:
         rc = subprocess.run(list(argv), capture_output=True, timeout=timeout_s,
-                            check=False).returncode
+                            check=False, cwd=cwd).returncode
     except subprocess.TimeoutExpired:
         rc = -1
     return rc, time.monotonic() - start

@@ -41,6 +41,7 @@ ROUTER = "rtr"
 FORWARD_CHAIN = "KR-FWD"  # scenario filter rules; FORWARD jumps here first
 PREROUTING_CHAIN = "KR-PRE"  # scenario DNAT rules; nat PREROUTING jumps here first
 BORDER_CHAIN = "KR-BORDER"  # the internet does not route private addresses
+UNASSIGNED_LINK = "unassigned"  # the router's route for lab addresses no host holds
 PATH_ENV = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 _PRIVATE = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
@@ -208,6 +209,10 @@ class Lab:
         # IPv6 off: the lab is an IPv4 world, and stray router solicitations or AAAA
         # fallbacks would only add noise to captures.
         self.sysctl(key, "net.ipv6.conf.all.disable_ipv6", "1")
+        # The kernel rate-limits ICMP errors (1/s per peer): a diagnosis probing a
+        # no-route path several times would silence the router for kubectl's run right
+        # after, turning a fast "network is unreachable" into a retransmit and a timeout.
+        self.sysctl(key, "net.ipv4.icmp_ratelimit", "0")
         return name
 
     def ip(self, key: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -242,6 +247,15 @@ class Lab:
                 "src", spec.gateway)
 
     def _router_baseline(self) -> None:
+        # Unassigned lab addresses (10.1.0.5, 10.0.0.9, ...) go to a link whose far end is
+        # down, where KR-BORDER rejects them: the kernel's own "no route" answer is rate
+        # limited by the global net.ipv4.route.error_cost (5 at once, then 1/s), which we
+        # must not touch, and would turn a fast "network is unreachable" into a timeout.
+        self.ip(ROUTER, "link", "add", UNASSIGNED_LINK, "type", "veth", "peer", "name",
+                f"{UNASSIGNED_LINK}0")
+        self.ip(ROUTER, "link", "set", UNASSIGNED_LINK, "up")
+        for net in (*_PRIVATE, *A.INTERNET_NETS):
+            self.ip(ROUTER, "route", "add", net, "dev", UNASSIGNED_LINK)
         ipt = self.iptables
         ipt(ROUTER, "-N", FORWARD_CHAIN)
         ipt(ROUTER, "-N", BORDER_CHAIN)
@@ -253,6 +267,8 @@ class Lab:
             for dst in _PRIVATE:
                 ipt(ROUTER, "-A", BORDER_CHAIN, "-s", src, "-d", dst,
                     "-j", "REJECT", "--reject-with", "icmp-net-unreachable")
+        ipt(ROUTER, "-A", BORDER_CHAIN, "-o", UNASSIGNED_LINK,
+            "-j", "REJECT", "--reject-with", "icmp-net-unreachable")
         ipt(ROUTER, "-t", "nat", "-N", PREROUTING_CHAIN)
         ipt(ROUTER, "-t", "nat", "-A", "PREROUTING", "-j", PREROUTING_CHAIN)
 
@@ -536,10 +552,14 @@ class Lab:
                              "--to-destination", to, table="nat")
 
     def remove_route(self, key: str) -> None:
-        """Delete the router's route to ``key``: its packets then meet "no route" (ICMP
-        net unreachable) at the router. :meth:`restore_route` puts it back."""
+        """Take away the router's route to ``key``: a ``throw`` route in its place ends
+        the lookup as if nothing matched (not even the unassigned catch-all), so the
+        kernel itself answers ICMP net unreachable, before any TTL check, as a router
+        with no route does. That answer is rate limited by the global
+        ``net.ipv4.route.error_cost`` (5 at once, then 1/s). :meth:`restore_route` undoes it.
+        """
         spec = A.host(key)
-        self.ip(ROUTER, "route", "del", f"{spec.address}/32")
+        self.ip(ROUTER, "route", "replace", "throw", f"{spec.address}/32")
         self._removed_routes.add(key)
 
     def restore_route(self, key: str) -> None:
