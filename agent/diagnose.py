@@ -18,6 +18,7 @@ from typing import Any
 
 from agent.deadline import Deadline
 from agent.observations import Observations
+from agent.packet_plan import PacketGate, PacketTask
 from agent.report import Report, build_report
 from agent.runner import Runner
 from agent.target import Target
@@ -57,6 +58,7 @@ class _Plan:
         self.runner = runner
         self.lock = threading.Lock()
         self.addresses: dict[str, int] = {}  # address -> order in which it was first seen
+        self.packet_gates: dict[str, PacketGate] = {}
 
     def on_view(self, result: ProbeResult) -> None:
         for entry in result.facts.get("addresses", []):
@@ -70,12 +72,26 @@ class _Plan:
         port = self.target.port
         subject = _address_subject(address, port)
         base = (5, index)
+        gate = self.packet_gates[address] = self._packet_gate(base, address, port)
         self.runner.add((*base, 0), route.probe(self.ctx, address))
         self.runner.submit((*base, 1), "tcp", subject,
                            lambda: tcp.probe(self.ctx, address, port, kubectl_path=False),
                            then=lambda r: self._after_tcp(base, address, r))
+        gate.start()
+
+    def _packet_gate(self, base: tuple, address: str, port: int) -> PacketGate:
+        """Packet evidence (agent/packet_plan.py): SYN + traceroute when TCP is slow or
+        fails, path MTU when TLS stalls; SKIPPED at once without CAP_NET_RAW."""
+        slots = {"packet.syn": 0, "packet.trace": 1, "packet.pmtu": 2}
+
+        def submit(task: PacketTask) -> None:
+            self.runner.submit((*base, 4, slots[task.probe]), task.probe, task.subject,
+                               lambda: task.run(self.ctx))
+
+        return PacketGate(self.ctx, address, port, submit)
 
     def _after_tcp(self, base: tuple, address: str, result: ProbeResult) -> None:
+        self.packet_gates[address].tcp_done(result)
         if not result.ok:
             return
         port = self.target.port
@@ -85,9 +101,12 @@ class _Plan:
                                                  lambda: tcp.dial(address, port, self.ctx.deadline.cap(self.ctx.timeout_s)),
                                                  sni=self.target.sni, ca_pem=self.target.ca_pem,
                                                  insecure=self.target.insecure_skip_tls_verify),
-                           then=lambda r: self._after_tls(base, subject, address, r))
+                           then=lambda r: self._after_tls(base, subject, address, r, tcp_result=result))
 
-    def _after_tls(self, base: tuple, subject: str, address: str, result: ProbeResult) -> None:
+    def _after_tls(self, base: tuple, subject: str, address: str, result: ProbeResult,
+                   tcp_result: ProbeResult | None = None) -> None:
+        if tcp_result is not None:
+            self.packet_gates[address].tls_done(tcp_result, result)
         if not result.ok:
             return
         self.runner.submit((*base, 3), "http", subject,

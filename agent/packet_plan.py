@@ -92,5 +92,6 @@ class PacketGate:
         self._decide(self._plan(tcp))
 
     def tls_done(self, tcp: ProbeResult, tls: ProbeResult) -> None:
+        """After the handshake over a connection TCP made: pmtu when it stalled."""
         for t in self._plan(tcp, tls):
             self._submit(t)

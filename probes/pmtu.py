@@ -44,6 +44,7 @@ from probes.packet_io import SYN_BYTES, PacketIO, Probe, Reply, new_seq, real_io
 
 NAME = "packet.pmtu"
 ROUND_WAIT_S = 1.5
+FINE_WAIT_MIN_S = 0.4
 CONTROLS = (SYN_BYTES, 128)
 # Sizes seen in the wild: Ethernet, PPPoE, IPsec/GRE/VXLAN/WireGuard overheads, IPv6 minimum.
 GRID = (
@@ -95,13 +96,16 @@ def pmtu_probe(
         )
     results: dict[int, Reply | None] = {}
     coarse = sorted({*CONTROLS, *(s for s in GRID if s < route.mtu), route.mtu})
-    results.update(_round(ctx, io, address, port, coarse))
+    results.update(_round(ctx, io, address, port, coarse, ROUND_WAIT_S))
     verdict = judge(results)
     for _ in range(FINE_ROUNDS):
         lo, hi = verdict["largest_ok_bytes"], verdict["first_failing_bytes"]
         if not verdict["blackhole"] or lo is None or hi is None or hi - lo <= 1:
             break
-        results.update(_round(ctx, io, address, port, fine_sizes(lo, hi)))
+        wait_s = fine_wait(results)
+        if ctx.deadline.remaining() < wait_s:
+            break  # a cut-short round would read slow answers as lost: keep the coarser bounds
+        results.update(_round(ctx, io, address, port, fine_sizes(lo, hi), wait_s))
         verdict = judge(results)
     facts: dict[str, Any] = {
         "address": address,
@@ -140,8 +144,20 @@ def pmtu_probe(
     return ok(NAME, subject, took, facts=facts)
 
 
+def fine_wait(results: Mapping[int, Reply | None]) -> float:
+    """The coarse round measured the round trip; later rounds wait a few times that, not
+    the full round wait, because every round has sizes that will never be answered."""
+    rtts = [r.rtt_s for r in results.values() if passed(r)]  # type: ignore[union-attr]
+    return min(ROUND_WAIT_S, max(FINE_WAIT_MIN_S, 5 * max(rtts, default=ROUND_WAIT_S)))
+
+
 def _round(
-    ctx: ProbeContext, io: PacketIO, address: str, port: int, sizes: Iterable[int]
+    ctx: ProbeContext,
+    io: PacketIO,
+    address: str,
+    port: int,
+    sizes: Iterable[int],
+    wait_s: float,
 ) -> dict[int, Reply | None]:
     seq = new_seq()
     with contextlib.ExitStack() as stack:
@@ -149,7 +165,7 @@ def _round(
             Probe(address, port, stack.enter_context(io.reserve_port()), seq + i, size=size)
             for i, size in enumerate(sizes)
         ]
-        replies = io.exchange(probes, ctx.deadline.cap(min(ctx.timeout_s, ROUND_WAIT_S)))
+        replies = io.exchange(probes, ctx.deadline.cap(min(ctx.timeout_s, wait_s)))
     return {p.size: replies.get(p.seq) for p in probes}
 
 

@@ -17,7 +17,8 @@ Needs raw sockets; SKIPPED otherwise (see probes/privilege.py). IPv4 only.
 
 Facts: address, port, source_ip, interface, max_hops, hops ([{ttl, address, rtt_s,
 reply}] up to where the trace ended; silent TTLs have address None), reached,
-reached_ttl, last_hop, last_hop_ttl, stopped ("reached" | "icmp" | "silent"), stop_icmp,
+reached_ttl, last_hop, last_hop_ttl, stopped ("reached" | "icmp" | "silent"), stop_icmp
+({ttl, hop, from, type, code, kind, meaning}: ``hop`` is how far the sender is),
 first_silent_ttl, reset_by_hop.
 """
 
@@ -93,7 +94,8 @@ def trace_probe(
             subject,
             took,
             stop["kind"],
-            f"hop {stop['ttl']} ({stop['from']}) answered with ICMP {stop['meaning']}",
+            f"{stop['from']} (hop {stop['hop']}) answered TTL {stop['ttl']} with ICMP "
+            f"{stop['meaning']}",
             facts=facts,
         )
     return failed(NAME, subject, took, "tcp.timeout", silence_sentence(facts), facts=facts)
@@ -144,6 +146,7 @@ def summarise(address: str, by_ttl: Mapping[int, Reply | None]) -> dict[str, Any
         kind, meaning = icmp_meaning(end_reply.icmp_type, end_reply.icmp_code)
         stop_icmp = {
             "ttl": terminal,
+            "hop": _hop_of(end_reply, by_ttl) or terminal,
             "from": end_reply.src,
             "type": end_reply.icmp_type,
             "code": end_reply.icmp_code,
@@ -167,6 +170,18 @@ def summarise(address: str, by_ttl: Mapping[int, Reply | None]) -> dict[str, Any
         "first_silent_ttl": silent_from,
         "reset_by_hop": _reset_by_hop(terminal, end_reply, by_ttl) if reached else None,
     }
+
+
+def _hop_of(reply: Reply, by_ttl: Mapping[int, Reply | None]) -> int | None:
+    """How far away the sender of an ICMP error is. A router that rejects forwards the
+    probe first, so the TTL that drew the error is one more than the router's own hop: use
+    the TTL at which the same address said "time exceeded", else the error's own TTL
+    (a rate-limited router may have kept quiet at its own TTL)."""
+    for ttl in sorted(by_ttl):
+        r = by_ttl[ttl]
+        if r is not None and r.kind == "icmp" and r.icmp_type == 11 and r.src == reply.src:
+            return ttl
+    return reply_hops(reply.ttl)
 
 
 def _hop(ttl: int, r: Reply | None) -> dict[str, Any]:

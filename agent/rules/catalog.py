@@ -18,6 +18,8 @@ CORE_RULES: tuple[Rule, ...] = (
 
 def all_rules() -> tuple[Rule, ...]:
     """The core rules plus those of optional areas (cloud context, packet evidence)."""
-    from agent.rules import cloud  # reads Observations.context["cloud"]; silent without it
+    # cloud reads Observations.context["cloud"], packet the packet.* results: both are
+    # silent without them.
+    from agent.rules import cloud, packet
 
-    return CORE_RULES + cloud.RULES
+    return CORE_RULES + cloud.RULES + packet.RULES

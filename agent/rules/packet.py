@@ -112,7 +112,7 @@ def rejected_at_hop(obs: Observations) -> Iterator[Hit]:
                 if own
                 else "a firewall that rejects, not a missing route and not the API server"
             )
-            where = "the host itself" if own else _hop_phrase(icmp["ttl"])
+            where = "the host itself" if own else _hop_phrase(icmp["hop"])
             yield Hit(
                 subject,
                 f"{icmp['from']} ({where}) answers SYNs to {subject} with ICMP "
@@ -151,7 +151,7 @@ def unreachable_at_hop(obs: Observations) -> Iterator[Hit]:
             continue
         yield Hit(
             subject,
-            f"{icmp['from']} ({_hop_phrase(icmp['ttl'])}) answers SYNs to {subject} with ICMP "
+            f"{icmp['from']} ({_hop_phrase(icmp['hop'])}) answers SYNs to {subject} with ICMP "
             f"{icmp['meaning']} (type {icmp['type']}, code {icmp['code']}): the path ends at that "
             "router, which has no route onwards.",
             tuple(evidence(r) for r in (syn, trace) if r is not None),
@@ -233,7 +233,7 @@ def _icmp(syn: ProbeResult | None, trace: ProbeResult | None) -> dict[str, Any] 
     if syn is not None and syn.facts.get("outcome") == "icmp":
         f: Mapping[str, Any] = syn.facts
         return {
-            "ttl": None,
+            "hop": f.get("reply_hops"),
             "from": f.get("icmp_from"),
             "type": f.get("icmp_type"),
             "code": f.get("icmp_code"),
@@ -254,3 +254,14 @@ def _args(syn: ProbeResult | None, trace: ProbeResult | None, hop: str) -> dict[
 
 
 RULES = (dropped_at_hop, rejected_at_hop, unreachable_at_hop, mtu_blackhole, checks_skipped)
+
+# Which core symptom each packet finding explains, on the same subject (ADDR:PORT), in the
+# shape of agent.rules.cloud.EXPLAINS, so annotate_explained can append "Cause: CODE" to
+# the core finding. An admin-prohibited reject reaches kubectl as EHOSTUNREACH (net.no_route)
+# and a forged reset as ECONNREFUSED (net.refused).
+EXPLAINS: dict[str, tuple[str, ...]] = {
+    dropped_at_hop.code: ("net.filtered",),
+    rejected_at_hop.code: ("net.no_route", "net.refused"),
+    unreachable_at_hop.code: ("net.no_route",),
+    mtu_blackhole.code: ("tls.handshake_failed",),
+}

@@ -152,15 +152,16 @@ def test_trace_stops_at_an_icmp_reject_and_names_its_hop():
     r = _trace(FakePath(rule_at=2, rule="reject", icmp_code=13))
     assert (r.status, r.kind) == (Status.FAILED, "icmp.admin_prohibited")
     stop = r.facts["stop_icmp"]
-    assert (stop["ttl"], stop["from"], stop["code"]) == (3, "10.0.0.4", 13)
+    assert (stop["ttl"], stop["hop"], stop["from"], stop["code"]) == (3, 2, "10.0.0.4", 13)
     assert r.facts["last_hop"] == "10.0.0.4" and r.facts["stopped"] == "icmp"
-    assert r.failure.detail.startswith("hop 3 (10.0.0.4) answered with ICMP communication")
+    assert r.failure.detail.startswith("10.0.0.4 (hop 2) answered TTL 3 with ICMP communication")
 
 
 def test_trace_no_route_at_the_first_router():
     r = _trace(FakePath(rule_at=1, rule="noroute"))
     assert r.kind == "icmp.net_unreachable"
-    assert (r.facts["stop_icmp"]["ttl"], r.facts["stop_icmp"]["from"]) == (1, "10.9.0.1")
+    stop = r.facts["stop_icmp"]
+    assert (stop["ttl"], stop["hop"], stop["from"]) == (1, 1, "10.9.0.1")
     assert r.facts["last_hop"] is None
     assert len(r.facts["hops"]) == 1
 
@@ -288,3 +289,19 @@ def test_pmtu_each_size_is_its_own_flow():
 ])
 def test_fine_sizes(lo, hi, sizes):
     assert fine_sizes(lo, hi) == sizes
+
+
+def test_pmtu_fine_rounds_wait_a_few_round_trips_not_the_full_wait():
+    path = FakePath(mtu_at=2, mtu=1387)
+    _pmtu(path)
+    waits = [w for _, w in path.sent]
+    assert waits[0] == 1.5 and all(w == 0.4 for w in waits[1:])  # the fake answers in 3 ms
+
+
+def test_pmtu_fine_wait_follows_a_slow_path():
+    from probes.packet_io import Reply
+    from probes.pmtu import fine_wait
+
+    assert fine_wait({44: Reply("synack", HOST, 0.2), 1500: None}) == 1.0
+    assert fine_wait({44: Reply("synack", HOST, 0.9)}) == 1.5
+    assert fine_wait({44: None}) == 1.5

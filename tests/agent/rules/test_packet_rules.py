@@ -77,7 +77,7 @@ def test_reject_names_the_firewall_and_says_it_is_not_a_missing_route():
     results = [step("tcp", ADDR, kind="tcp.no_route"), *_packets(FakePath(rule_at=2, rule="reject"))]
     (f,) = _findings(*results)
     assert f.detail.startswith(
-        "10.0.0.4 (hop 3) answers SYNs to 10.1.0.4:443 with ICMP communication administratively "
+        "10.0.0.4 (hop 2) answers SYNs to 10.1.0.4:443 with ICMP communication administratively "
         "prohibited (a firewall rejects) (type 3, code 13): a firewall that rejects, not a missing route"
     )
     assert f.fix.startswith("The rejection comes from 10.0.0.4, not from the API server")
@@ -107,9 +107,10 @@ def test_no_route_names_the_router():
 
 
 def test_syn_alone_is_enough_to_name_a_rejecting_hop():
+    # Without a trace, the ICMP error's own TTL says how far its sender is.
     syn, _ = _packets(FakePath(rule_at=2, rule="reject"))
     (f,) = _findings(step("tcp", ADDR, kind="tcp.no_route"), syn)
-    assert f.detail.startswith("10.0.0.4 (a hop) answers SYNs")
+    assert f.detail.startswith("10.0.0.4 (hop 2) answers SYNs")
 
 
 def test_addresses_kubectl_does_not_dial_and_proxied_runs_get_nothing():
@@ -176,3 +177,12 @@ def test_codes_are_well_formed_and_unique():
     assert len(codes) == len(set(codes))
     assert all(re.fullmatch(r"[a-z]+\.[a-z_]+", c) for c in codes)
     assert all(r.title and r.fix for r in RULES)
+
+
+def test_explains_maps_packet_codes_to_core_codes_that_exist():
+    from agent.rules.catalog import CORE_RULES
+    from agent.rules.packet import EXPLAINS
+
+    core = {r.code for r in CORE_RULES}
+    assert set(EXPLAINS) <= {r.code for r in RULES}
+    assert all(set(v) <= core for v in EXPLAINS.values())
