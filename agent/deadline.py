@@ -29,3 +29,7 @@ class Deadline:
 
     def elapsed(self) -> float:
         return self.clock() - self.start
+
+    def child(self, seconds: float) -> Deadline:
+        """A deadline ``seconds`` from now that never outlives this one."""
+        return Deadline(min(seconds, self.remaining()), self.clock)

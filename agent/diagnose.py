@@ -84,9 +84,16 @@ class _Plan:
         fails, path MTU when TLS stalls; SKIPPED at once without CAP_NET_RAW."""
         slots = {"packet.syn": 0, "packet.trace": 1, "packet.pmtu": 2}
 
+        # Packet evidence shares the TCP probe's window: started while TCP still waits, it
+        # must end when TCP gives up, so a dropped SYN costs one timeout, not more.
+        window = dataclasses.replace(self.ctx, deadline=self.ctx.deadline.child(self.ctx.timeout_s))
+
         def submit(task: PacketTask) -> None:
+            ctx = window
+            if task.probe == "packet.pmtu":  # after a stalled handshake: a window of its own
+                ctx = dataclasses.replace(self.ctx, deadline=self.ctx.deadline.child(self.ctx.timeout_s))
             self.runner.submit((*base, 4, slots[task.probe]), task.probe, task.subject,
-                               lambda: task.run(self.ctx))
+                               lambda: task.run(ctx))
 
         return PacketGate(self.ctx, address, port, submit)
 

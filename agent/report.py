@@ -11,9 +11,8 @@ from typing import Any
 
 from agent import __version__
 from agent.observations import Observations
-from agent.rules.catalog import all_rules
-from agent.rules.cloud import annotate_explained
-from agent.rules.engine import evaluate
+from agent.rules.catalog import all_explains, all_rules
+from agent.rules.engine import annotate_explained, evaluate
 from agent.rules.model import Finding, Severity
 from agent.verdict import Step, judge
 from probes.base import ProbeResult, Status
@@ -75,9 +74,9 @@ def probe_dict(p: ProbeResult) -> dict[str, Any]:
 
 
 def build_report(obs: Observations, *, elapsed_s: float, timeout_s: float, deadline_s: float) -> Report:
-    # A cloud cause (acl.source_ip_not_authorized) is named on the core symptom it explains
-    # (net.filtered), so the report reads as one explanation.
-    findings = annotate_explained(evaluate(all_rules(), obs))
+    # A cause (acl.source_ip_not_authorized, net.dropped_at_hop) is named on the symptom it
+    # explains (net.filtered), so the report reads as one explanation.
+    findings = annotate_explained(evaluate(all_rules(), obs), all_explains())
     verdict, path = judge(obs)
     vantage = obs.one("vantage")
     by_step = {s.name: s for s in path}

@@ -23,3 +23,10 @@ def all_rules() -> tuple[Rule, ...]:
     from agent.rules import cloud, packet
 
     return CORE_RULES + cloud.RULES + packet.RULES
+
+
+def all_explains() -> dict[str, tuple[str, ...]]:
+    """Cause code -> the symptom codes it explains, from every area that has causes."""
+    from agent.rules import cloud, packet
+
+    return {**cloud.EXPLAINS, **packet.EXPLAINS}

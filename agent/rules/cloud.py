@@ -6,14 +6,13 @@ read ``obs.context["cloud"]`` (an ``agent.cloud.CloudContext``) and yield nothin
 
 :data:`EXPLAINS` maps each code to the core codes it is the cause of. A cloud finding lists
 the probe results it explains in its evidence (same probe, same subject), so
-:func:`annotate_explained` can tie a core finding (``net.filtered`` on 20.1.2.3:443) to its
+:func:`agent.rules.engine.annotate_explained` can tie a core finding (``net.filtered`` on 20.1.2.3:443) to its
 cause (``acl.source_ip_not_authorized``): one explanation, not two unrelated findings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from collections.abc import Iterator
 
 from agent.cloud.topology import place
 from agent.observations import Observations
@@ -32,7 +31,7 @@ from agent.rules.cloud_view import (
     view,
     why_sentence,
 )
-from agent.rules.model import Evidence, Finding, Hit, Rule, Severity, rule
+from agent.rules.model import Evidence, Hit, Rule, Severity, rule
 from probes.base import Status
 
 COMMAND_INVOKE = 'az aks command invoke -g {rg} -n {name} --command "kubectl get nodes"'
@@ -227,31 +226,3 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     cluster_stopped.code: ("dns.nxdomain", *_UNREACHED),
     private_cluster_outside_network.code: ("dns.nxdomain", *_UNREACHED),
 }
-
-
-def _address(subject: str) -> str:
-    """"10.1.0.4:443" / "[fd00::1]:443" / "10.1.0.4" -> the address part."""
-    if subject.startswith("["):
-        return subject[1:].split("]", 1)[0]
-    return subject.rsplit(":", 1)[0] if subject.count(":") == 1 else subject
-
-
-def _explains(cause: Finding, core: Finding) -> bool:
-    if core.code not in EXPLAINS.get(cause.code, ()):
-        return False
-    subjects = {cause.subject, *(e.subject for e in cause.evidence)}
-    return core.subject in subjects or _address(core.subject) in {_address(s) for s in subjects}
-
-
-def annotate_explained(findings: Iterable[Finding]) -> list[Finding]:
-    """Each core finding that a cloud finding explains gets "Cause: CODE." appended to its
-    detail; nothing is dropped and the order is kept."""
-    findings = list(findings)
-    causes = [f for f in findings if f.code in EXPLAINS]
-    out = []
-    for f in findings:
-        by = sorted({c.code for c in causes if _explains(c, f)})
-        if by:
-            f = replace(f, detail=f"{f.detail} Cause: {', '.join(by)} (see that finding).")
-        out.append(f)
-    return out

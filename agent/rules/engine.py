@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import string
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from agent.observations import Observations
@@ -42,3 +43,33 @@ def evaluate(rules: Iterable[Rule], obs: Observations) -> list[Finding]:
             )
     findings.sort(key=lambda f: (f.severity.rank, f.code, f.subject))
     return findings
+
+
+def _address(subject: str) -> str:
+    """"10.1.0.4:443" / "[fd00::1]:443" / "10.1.0.4" -> the address part."""
+    if subject.startswith("["):
+        return subject[1:].split("]", 1)[0]
+    return subject.rsplit(":", 1)[0] if subject.count(":") == 1 else subject
+
+
+def _explains(cause: Finding, symptom: Finding, explains: Mapping[str, tuple[str, ...]]) -> bool:
+    if symptom.code not in explains.get(cause.code, ()):
+        return False
+    subjects = {cause.subject, *(e.subject for e in cause.evidence)}
+    return symptom.subject in subjects or _address(symptom.subject) in {_address(s) for s in subjects}
+
+
+def annotate_explained(findings: Iterable[Finding], explains: Mapping[str, tuple[str, ...]]) -> list[Finding]:
+    """One explanation, not two: a symptom (net.filtered on 20.1.2.3:443) that a cause
+    (acl.source_ip_not_authorized, net.dropped_at_hop) explains for the same subject gets
+    "Cause: CODE" appended to its detail. ``explains`` maps a cause code to the symptom
+    codes it explains; nothing is dropped and the order is kept."""
+    findings = list(findings)
+    causes = [f for f in findings if f.code in explains]
+    out = []
+    for f in findings:
+        by = sorted({c.code for c in causes if _explains(c, f, explains)})
+        if by:
+            f = replace(f, detail=f"{f.detail} Cause: {', '.join(by)} (see that finding).")
+        out.append(f)
+    return out

@@ -256,7 +256,7 @@ def _args(syn: ProbeResult | None, trace: ProbeResult | None, hop: str) -> dict[
 RULES = (dropped_at_hop, rejected_at_hop, unreachable_at_hop, mtu_blackhole, checks_skipped)
 
 # Which core symptom each packet finding explains, on the same subject (ADDR:PORT), in the
-# shape of agent.rules.cloud.EXPLAINS, so annotate_explained can append "Cause: CODE" to
+# shape of agent.rules.cloud.EXPLAINS, so engine.annotate_explained can append "Cause: CODE" to
 # the core finding. An admin-prohibited reject reaches kubectl as EHOSTUNREACH (net.no_route)
 # and a forged reset as ECONNREFUSED (net.refused).
 EXPLAINS: dict[str, tuple[str, ...]] = {

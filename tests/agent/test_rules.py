@@ -176,3 +176,17 @@ def test_unfinished_probe_on_the_path_is_never_a_pass():
                           reason="did not finish before the overall deadline"))
     assert judge(o)[0] == "unreachable"
     assert "check.incomplete" in codes(o)
+
+
+def test_packet_cause_is_named_on_the_symptom_it_explains():
+    from agent.rules.catalog import all_explains
+    from agent.rules.engine import annotate_explained
+    from agent.rules.model import Finding
+
+    def finding(code, subject, severity=Severity.BLOCKER):
+        return Finding(code, severity, "t", subject, "Detail.", "fix", ())
+    out = annotate_explained([finding("net.dropped_at_hop", "10.1.0.4:443", Severity.WARNING),
+                              finding("net.filtered", "10.1.0.4:443"), finding("net.filtered", "10.9.9.9:443")],
+                             all_explains())
+    assert out[1].detail == "Detail. Cause: net.dropped_at_hop (see that finding)."
+    assert out[2].detail == "Detail."

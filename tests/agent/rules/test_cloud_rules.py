@@ -17,8 +17,8 @@ from agent.cloud.egress import SOURCE_OPTION, EgressIp
 from agent.cloud.imds import Instance
 from agent.cloud.inventory import parse_inventory
 from agent.observations import Observations
-from agent.rules.cloud import EXPLAINS, RULES, annotate_explained
-from agent.rules.engine import evaluate
+from agent.rules.cloud import EXPLAINS, RULES
+from agent.rules.engine import annotate_explained, evaluate
 from agent.rules.model import Evidence, Finding, Severity
 from agent.target import Target
 from probes.base import Attempt, Failure, ProbeResult, Status, address_class
@@ -638,6 +638,6 @@ def test_core_finding_is_annotated_with_its_cause():
                    f"{PUBLIC_IP}:443 timed out.", "Check firewalls.", ())
     unrelated = Finding("net.filtered", Severity.BLOCKER, "Filtered", "10.9.9.9:443",
                         "10.9.9.9:443 timed out.", "Check firewalls.", ())
-    out = annotate_explained([core, unrelated, *cloud])
+    out = annotate_explained([core, unrelated, *cloud], EXPLAINS)
     assert out[0].detail.endswith("Cause: acl.source_ip_not_authorized (see that finding).")
     assert out[1] == unrelated and out[2:] == cloud
