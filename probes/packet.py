@@ -32,7 +32,7 @@ import time
 from typing import Any
 
 from probes.base import ProbeContext, ProbeResult, Status, failed, ok, skipped
-from probes.packet_io import PacketIO, Probe, Reply, new_seq, real_io
+from probes.packet_io import PacketIO, Probe, Reply, RouteInfo, new_seq, real_io
 
 NAME = "packet.syn"
 WAIT_S = 3.0  # one resend at a third of it; a silent SYN costs this, in parallel with tcp
@@ -102,6 +102,29 @@ def precheck(name: str, subject: str, address: str, io: PacketIO) -> ProbeResult
     return None
 
 
+def prepare(
+    name: str, subject: str, address: str, io: PacketIO, facts: dict[str, Any]
+) -> RouteInfo | ProbeResult:
+    """The kernel's route to ``address``, or the result that ends the probe before it
+    sends: SKIPPED without privilege or for IPv6, FAILED when there is no route (``facts``
+    go into that result)."""
+    early = precheck(name, subject, address, io)
+    if early is not None:
+        return early
+    start = time.monotonic()
+    try:
+        return io.route(address)
+    except OSError as exc:
+        return failed(
+            name,
+            subject,
+            time.monotonic() - start,
+            "tcp.no_route",
+            f"this host has no route to {address} ({exc.strerror or exc})",
+            facts=facts,
+        )
+
+
 def reply_facts(reply: Reply | None) -> dict[str, Any]:
     """The facts every packet probe reports about one answer, all keys always present."""
     is_icmp = reply is not None and reply.kind == "icmp"
@@ -129,22 +152,11 @@ def syn_probe(
 ) -> ProbeResult:
     subject = f"{address}:{port}"
     io = io or real_io()
-    early = precheck(NAME, subject, address, io)
-    if early is not None:
-        return early
     start = time.monotonic()
     base: dict[str, Any] = {"address": address, "port": port}
-    try:
-        route = io.route(address)
-    except OSError as exc:
-        return failed(
-            NAME,
-            subject,
-            time.monotonic() - start,
-            "tcp.no_route",
-            f"this host has no route to {address} ({exc.strerror or exc})",
-            facts={**base, **reply_facts(None), "outcome": "local"},
-        )
+    route = prepare(NAME, subject, address, io, {**base, **reply_facts(None), "outcome": "local"})
+    if isinstance(route, ProbeResult):
+        return route
     base.update(source_ip=route.source_ip, interface=route.interface)
     with io.reserve_port() as sport:
         probe = Probe(address, port, sport, new_seq())

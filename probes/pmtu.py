@@ -39,7 +39,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from probes.base import ProbeContext, ProbeResult, Status, failed, ok
-from probes.packet import precheck
+from probes.packet import prepare
 from probes.packet_io import SYN_BYTES, PacketIO, Probe, Reply, new_seq, real_io
 
 NAME = "packet.pmtu"
@@ -79,21 +79,10 @@ def pmtu_probe(
 ) -> ProbeResult:
     subject = f"{address}:{port}"
     io = io or real_io()
-    early = precheck(NAME, subject, address, io)
-    if early is not None:
-        return early
     start = time.monotonic()
-    try:
-        route = io.route(address)
-    except OSError as exc:
-        return failed(
-            NAME,
-            subject,
-            time.monotonic() - start,
-            "tcp.no_route",
-            f"this host has no route to {address} ({exc.strerror or exc})",
-            facts={"address": address, "port": port},
-        )
+    route = prepare(NAME, subject, address, io, {"address": address, "port": port})
+    if isinstance(route, ProbeResult):
+        return route
     results: dict[int, Reply | None] = {}
     coarse = sorted({*CONTROLS, *(s for s in GRID if s < route.mtu), route.mtu})
     results.update(_round(ctx, io, address, port, coarse, ROUND_WAIT_S))

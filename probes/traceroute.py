@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from probes.base import ProbeContext, ProbeResult, failed, ok
-from probes.packet import icmp_meaning, precheck, reply_hops
+from probes.packet import icmp_meaning, prepare, reply_hops
 from probes.packet_io import PacketIO, Probe, Reply, new_seq, real_io
 
 NAME = "packet.trace"
@@ -47,21 +47,11 @@ def trace_probe(
 ) -> ProbeResult:
     subject = f"{address}:{port}"
     io = io or real_io()
-    early = precheck(NAME, subject, address, io)
-    if early is not None:
-        return early
     start = time.monotonic()
-    try:
-        route = io.route(address)
-    except OSError as exc:
-        return failed(
-            NAME,
-            subject,
-            time.monotonic() - start,
-            "tcp.no_route",
-            f"this host has no route to {address} ({exc.strerror or exc})",
-            facts={"address": address, "port": port, "max_hops": max_hops, "hops": []},
-        )
+    route = prepare(NAME, subject, address, io,
+                    {"address": address, "port": port, "max_hops": max_hops, "hops": []})
+    if isinstance(route, ProbeResult):
+        return route
     seq = new_seq()
     with contextlib.ExitStack() as stack:
         probes = [
