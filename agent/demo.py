@@ -10,6 +10,7 @@ did not in at least one, 2 when the lab cannot be built here.
 
 from __future__ import annotations
 
+import shutil
 import signal
 import textwrap
 import time
@@ -36,8 +37,8 @@ KUBECTL_TIMEOUT_S = 5.0
 _WIDTH = 78
 
 
-def _default_kubectl() -> str:
-    return find_kubectl() or "kubectl"
+def _default_kubectl() -> str | None:
+    return find_kubectl() or shutil.which("kubectl")
 
 
 @contextmanager
@@ -67,7 +68,8 @@ def _wrap(text: str, indent: int) -> str:
                          subsequent_indent=pad + "  ")
 
 
-def run_demo(*, out: TextIO, timeout_s: float = 3.0, kubectl: str = _default_kubectl()) -> int:
+def run_demo(*, out: TextIO, timeout_s: float = 3.0, kubectl: str | None = None) -> int:
+    """``kubectl=None`` finds one; where none is installed the diagnoses are shown alone."""
     from agent.lab.preflight import lab_unavailable
 
     reason = lab_unavailable()
@@ -92,6 +94,9 @@ def run_demo(*, out: TextIO, timeout_s: float = 3.0, kubectl: str = _default_kub
             out.flush()
             lab.up()
             out.write(f"Lab {lab.prefix} up in {time.monotonic() - start:.1f} s.\n\n")
+            kubectl = kubectl or _default_kubectl()
+            if kubectl is None:
+                out.write("kubectl is not installed here: showing kubereach's diagnoses alone.\n\n")
             agreed = _run_all(lab, out, timeout_s=timeout_s, kubectl=kubectl)
         except LabError as exc:
             out.write(f"kubereach demo: the lab failed: {exc}\n")
@@ -102,7 +107,7 @@ def run_demo(*, out: TextIO, timeout_s: float = 3.0, kubectl: str = _default_kub
     return 0 if agreed else 1
 
 
-def _run_all(lab: Any, out: TextIO, *, timeout_s: float, kubectl: str) -> bool:
+def _run_all(lab: Any, out: TextIO, *, timeout_s: float, kubectl: str | None) -> bool:
     from agent.lab.runner import run_diagnose, run_kubectl
     from agent.lab.scenarios import by_name, prepared
 
@@ -114,22 +119,28 @@ def _run_all(lab: Any, out: TextIO, *, timeout_s: float, kubectl: str) -> bool:
         out.write(_wrap(f"built: {scenario.cause}", 6) + "\n")
         out.flush()
         with prepared(lab, scenario) as prep:
-            k = run_kubectl(lab, prep, kubectl=kubectl, timeout_s=KUBECTL_TIMEOUT_S)
+            k = run_kubectl(lab, prep, kubectl=kubectl, timeout_s=KUBECTL_TIMEOUT_S) if kubectl else None
             d = run_diagnose(lab, prep, timeout_s=timeout_s)
         secrets = prep.secrets
-        k_state = "succeeded" if k.ok else "FAILED"
-        out.write(_wrap(f"kubectl    {k_state} in {k.duration_s:.1f} s: "
-                        f"{_scrub(k.summary, secrets)[:160]}", 6) + "\n")
+        if k is not None:
+            k_state = "succeeded" if k.ok else "FAILED"
+            out.write(_wrap(f"kubectl    {k_state} in {k.duration_s:.1f} s: "
+                            f"{_scrub(k.summary, secrets)[:160]}", 6) + "\n")
         if d.report is None:
             out.write(_wrap(f"kubereach  no report (exit {d.returncode}): "
                             f"{_scrub(d.stderr.strip(), secrets)[-200:]}", 6) + "\n\n")
             continue
-        same = (d.verdict == "reachable") == k.ok
+        # Without kubectl, the scenario's own expectation stands in for it.
+        kubectl_ok = k.ok if k is not None else scenario.expect.kubectl_ok
+        same = (d.verdict == "reachable") == kubectl_ok
         agree += same
         expected = scenario.expect.blockers
-        if expected <= d.codes("blocker") and (k.ok or expected):
+        if expected <= d.codes("blocker") and (kubectl_ok or expected):
             named += 1
-        note = "agrees with kubectl" if same else "DISAGREES with kubectl"
+        if k is None:
+            note = "as the lab built it" if same else "NOT what the lab built"
+        else:
+            note = "agrees with kubectl" if same else "DISAGREES with kubectl"
         out.write(_wrap(f"kubereach  {d.verdict} in {d.duration_s:.1f} s, {note}", 6) + "\n")
         for f in d.report.get("findings", []):
             if f.get("severity") == "info" and f.get("code") != "proxy.in_path":
@@ -140,6 +151,7 @@ def _run_all(lab: Any, out: TextIO, *, timeout_s: float, kubectl: str) -> bool:
                 out.write(_wrap("fix: " + _scrub(str(f["fix"]), secrets), 10) + "\n")
         out.write("\n")
         out.flush()
-    out.write(f"{total} scenarios: kubereach's verdict agreed with kubectl in {agree}, "
+    judge = "agreed with kubectl" if kubectl else "matched what the lab built"
+    out.write(f"{total} scenarios: kubereach's verdict {judge} in {agree}, "
               f"and named the cause the lab built in {named}.\n")
     return agree == total

@@ -39,3 +39,14 @@ def test_demo_runs_scenarios_and_tears_down(
     assert ":Wrong-Pw-" not in text and "spn-" not in text
     assert not re.search(r"[0-9a-f]{64}", text)
     assert set(netns.listed("kr")) <= before
+
+
+def test_demo_without_kubectl_shows_kubereach_alone(lab_ready: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(demo, "DEMO_SCENARIOS", ("healthy-inside", "port-refused"))
+    monkeypatch.setattr(demo, "_default_kubectl", lambda: None)
+    out = io.StringIO()
+    assert demo.run_demo(out=out, timeout_s=2.0) == 0
+    text = out.getvalue()
+    assert "kubectl is not installed here" in text
+    assert "matched what the lab built in 2" in text
+    assert "net.refused" in text
