@@ -190,3 +190,36 @@ def test_packet_cause_is_named_on_the_symptom_it_explains():
                              all_explains())
     assert out[1].detail == "Detail. Cause: net.dropped_at_hop (see that finding)."
     assert out[2].detail == "Detail."
+
+
+def _replace(o, probe, result):
+    return type(o)(o.target, tuple(result if r.probe == probe else r for r in o.results))
+
+
+def test_unusable_kubeconfig_and_removed_auth_provider_are_kubeconfig_invalid():
+    o = b.obs(b.dns(addrs=["10.1.0.4"]), *b.working("10.1.0.4"))
+    o = _replace(o, "kubeconfig", ProbeResult("kubeconfig", "prod", Status.FAILED, 0.0, failure=Failure(
+        "kubeconfig.invalid", "certificate-authority-data is not valid base64")))
+    found = evaluate(all_rules(), o)
+    assert [(f.code, f.severity) for f in found] == [("kubeconfig.invalid", Severity.BLOCKER)]
+    assert "not valid base64" in found[0].detail
+    assert judge(o)[0] == "unreachable"
+
+    o = _replace(b.obs(), "auth", ProbeResult("auth", "auth-provider", Status.FAILED, 0.0,
+                                             facts={"migrate": "kubelogin convert-kubeconfig -l azurecli"},
+                                             failure=Failure("auth.provider_removed", "removed")))
+    found = evaluate(all_rules(), o)
+    assert found[0].code == "kubeconfig.invalid"
+    assert "kubelogin convert-kubeconfig" in found[0].fix
+
+
+def test_http_without_an_answer():
+    o = b.obs(b.dns(addrs=["10.1.0.4"]), b.step("tcp", "10.1.0.4"), b.step("tls", "10.1.0.4"),
+              b.step("http", "10.1.0.4", "http.timeout"))
+    assert blockers(o) == ["http.no_response"]
+
+
+def test_insecure_skip_verify_is_a_warning_on_a_working_path():
+    o = b.obs(b.dns(addrs=["10.1.0.4"]), *b.working("10.1.0.4"), insecure_skip_tls_verify=True)
+    assert codes(o, Severity.WARNING) == ["tls.verification_disabled"]
+    assert judge(o)[0] == "reachable"
