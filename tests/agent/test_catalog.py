@@ -33,3 +33,15 @@ def test_issue_codes_exist():
                 "tls.handshake_failed", "tls.ca_mismatch", "tls.name_mismatch", "tls.expired", "tls.intercepted",
                 "http.not_kubernetes", "kubeconfig.invalid", "kubeconfig.exec_plugin_missing"}
     assert required <= {r.code for r in all_rules()}
+
+
+def test_every_diagnose_option_is_in_the_readme():
+    import subprocess
+    import sys
+
+    help_text = subprocess.run([sys.executable, "-m", "agent", "diagnose", "--help"], capture_output=True,
+                               text=True, timeout=30).stdout
+    options = set(re.findall(r"(--[a-z][a-z-]+)", help_text)) - {"--help"}
+    assert len(options) >= 14
+    missing = {o for o in options if f"`{o}" not in README}
+    assert not missing, f"README lacks: {sorted(missing)}"
