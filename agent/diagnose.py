@@ -9,7 +9,6 @@ When kubectl would use a proxy, the tunnel through it is probed as well.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -24,7 +23,7 @@ from agent.runner import Runner
 from agent.target import Target
 from probes import auth, dns, proxy, route, tcp, tls, vantage
 from probes import http as http_probe
-from probes.base import Failure, ProbeContext, ProbeResult, Status
+from probes.base import Failure, ProbeContext, ProbeResult, Status, is_ip_address
 
 
 @dataclass(frozen=True)
@@ -196,14 +195,6 @@ def _mark_paths(results: list[ProbeResult], target: Target, proxied: bool) -> li
     return out
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def diagnose(target: Target, problems: Sequence[str], options: Options, *,
              env: Mapping[str, str], context: Mapping[str, Any] | None = None,
              log: Callable[[str], None] | None = None) -> Report:
@@ -225,7 +216,7 @@ def diagnose(target: Target, problems: Sequence[str], options: Options, *,
     runner.submit((3, 0), "dns.system", target.host, lambda: dns.system_view(ctx, target.host),
                   then=plan.on_view)
     conf = dns.read_resolv_conf(options.resolv_conf_path)
-    if not _is_ip(target.host):
+    if not is_ip_address(target.host):
         for i, server in enumerate(conf.nameservers):
             runner.submit((3, 1, i), "dns.nameserver", server,
                           lambda s=server: dns.single_view(ctx, target.host, s, probe="dns.nameserver"),

@@ -94,6 +94,17 @@ _ULA = ipaddress.ip_network("fc00::/7")
 _RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 
+def is_ip_address(value: object) -> bool:
+    """True for an IPv4 or IPv6 address given as a string; False for anything else."""
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
 def address_class(address: str) -> str:
     """'private' (RFC 1918, 100.64/10, fc00::/7), 'loopback', 'link-local', or 'public'.
 

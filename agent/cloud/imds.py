@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from netaddr import AddrFormatError, IPAddress
 
 from agent.cloud.fields import pick
+from probes.base import is_ip_address
 
 IMDS_URL = "http://169.254.169.254"
 INSTANCE_API_VERSION = "2021-02-01"
@@ -66,13 +66,13 @@ def parse_instance(doc: Mapping[str, Any]) -> Instance:
     for interface in pick(network, "interface", default=[]) or []:
         ipv4 = pick(interface, "ipv4", default={})
         for entry in pick(ipv4, "ipAddress", default=[]) or []:
-            if _is_ip(pick(entry, "privateIpAddress")):
+            if is_ip_address(pick(entry, "privateIpAddress")):
                 private.append(entry["privateIpAddress"])
-            if _is_ip(pick(entry, "publicIpAddress")):
+            if is_ip_address(pick(entry, "publicIpAddress")):
                 public.append(entry["publicIpAddress"])
         for subnet in pick(ipv4, "subnet", default=[]) or []:
             address, prefix = pick(subnet, "address"), pick(subnet, "prefix")
-            if _is_ip(address) and str(prefix).isdigit():
+            if is_ip_address(address) and str(prefix).isdigit():
                 subnets.append(f"{address}/{prefix}")
     return Instance(
         name=pick(compute, "name"),
@@ -84,16 +84,6 @@ def parse_instance(doc: Mapping[str, Any]) -> Instance:
         public_ips=tuple(public),
         subnets=tuple(subnets),
     )
-
-
-def _is_ip(value: Any) -> bool:
-    if not isinstance(value, str) or not value:
-        return False
-    try:
-        IPAddress(value)
-    except (AddrFormatError, ValueError):
-        return False
-    return True
 
 
 def _get(

@@ -22,6 +22,7 @@ from netaddr import AddrFormatError, IPAddress, IPNetwork
 
 from agent.cloud.cluster import ClusterFacts, NotAClusterError, parse_cluster
 from agent.cloud.fields import flag, norm_id, parse_id, pick, props, resource_type, strings
+from probes.base import is_ip_address
 
 T_VNET = "microsoft.network/virtualnetworks"
 T_PEERING = "microsoft.network/virtualnetworks/virtualnetworkpeerings"
@@ -475,7 +476,7 @@ def _add_a_records(acc: _Accumulator, r: Mapping[str, Any]) -> None:
     addresses = []
     for a in pick(p, "aRecords", default=[]) or []:
         address = pick(a, "ipv4Address")
-        if not _is_ip(address):
+        if not is_ip_address(address):
             raise InventoryParseError(f"A record set {name}: {address!r} is not an IPv4 address")
         addresses.append(address)
     acc.put("records", norm_id(rid),
@@ -511,7 +512,7 @@ def _add_public_ip(acc: _Accumulator, r: Mapping[str, Any]) -> None:
     rid = _require_id(r, "public IP address")
     address = pick(props(r), "ipAddress")
     acc.put("public_ips", norm_id(rid),
-            PublicIp(rid, _name(r, rid), address if _is_ip(address) else None))
+            PublicIp(rid, _name(r, rid), address if is_ip_address(address) else None))
 
 
 def _add_cluster(acc: _Accumulator, r: Mapping[str, Any]) -> None:
@@ -587,16 +588,6 @@ _HANDLERS = {
     "aws:dhcp-options": _add_dhcp_options,
     "aws:vpc-peerings": _add_vpc_peerings,
 }
-
-
-def _is_ip(value: Any) -> bool:
-    if not isinstance(value, str) or not value:
-        return False
-    try:
-        IPAddress(value)
-    except (AddrFormatError, ValueError):
-        return False
-    return True
 
 
 def _in_any(address: str, prefixes: Iterable[str]) -> bool:
