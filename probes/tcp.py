@@ -64,7 +64,7 @@ def probe(ctx: ProbeContext, address: str, port: int, *, kubectl_path: bool,
         kind, why = classify_os_error(exc)
         elapsed = time.monotonic() - started
         return ProbeResult("tcp", subject, Status.FAILED, elapsed, facts=facts,
-                           phases={"connect": None}, failure=Failure(kind, f"{subject}: {why}"))
+                           phases={"connect": None}, failure=Failure(kind, why))
     elapsed = time.monotonic() - started
     facts["source_ip"] = sock.getsockname()[0]
     sock.close()
