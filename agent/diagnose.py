@@ -23,7 +23,15 @@ from agent.runner import Runner
 from agent.target import Target
 from probes import auth, dns, proxy, route, tcp, tls, vantage
 from probes import http as http_probe
-from probes.base import Failure, ProbeContext, ProbeResult, Status, is_ip_address
+from probes.base import (
+    Failure,
+    ProbeContext,
+    ProbeResult,
+    Status,
+    endpoint,
+    endpoint_address,
+    is_ip_address,
+)
 
 
 @dataclass(frozen=True)
@@ -46,10 +54,6 @@ def overall_budget(timeout_s: float) -> float:
     return timeout_s * 2.5 + 0.5
 
 
-def _address_subject(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-
-
 class _Plan:
     def __init__(self, target: Target, ctx: ProbeContext, runner: Runner) -> None:
         self.target = target
@@ -69,7 +73,7 @@ class _Plan:
                 return
             self.addresses[address] = index = len(self.addresses)
         port = self.target.port
-        subject = _address_subject(address, port)
+        subject = endpoint(address, port)
         base = (5, index)
         gate = self.packet_gates[address] = self._packet_gate(base, address, port)
         self.runner.add((*base, 0), route.probe(self.ctx, address))
@@ -101,7 +105,7 @@ class _Plan:
         if not result.ok:
             return
         port = self.target.port
-        subject = _address_subject(address, port)
+        subject = endpoint(address, port)
         self.runner.submit((*base, 2), "tls", subject,
                            lambda: tls.handshake(self.ctx, subject,
                                                  lambda: tcp.dial(address, port, self.ctx.deadline.cap(self.ctx.timeout_s)),
@@ -187,7 +191,7 @@ def _mark_paths(results: list[ProbeResult], target: Target, proxied: bool) -> li
     out = []
     for r in results:
         if r.probe in ("tcp", "tls", "http") and "via proxy" not in r.subject:
-            address = r.subject.rsplit(":", 1)[0].strip("[]")
+            address = endpoint_address(r.subject)
             facts = {**r.facts, "address": address, "views": views.get(address, []),
                      "kubectl_path": address in kubectl_addresses}
             r = dataclasses.replace(r, facts=facts)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.observations import Observations
-from probes.base import ProbeResult, Status
+from probes.base import ProbeResult, Status, endpoint
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def judge(obs: Observations) -> tuple[str, list[Step]]:
         system = obs.one("dns.system")
         steps.append(_step("dns", system, obs.target.host))
         chosen = None
-        tcp_results = [obs.one("tcp", _subject(a, obs.target.port)) for a in obs.kubectl_addresses()]
+        tcp_results = [obs.one("tcp", endpoint(a, obs.target.port)) for a in obs.kubectl_addresses()]
         for r in tcp_results:
             if r is not None and r.ok:
                 chosen = r
@@ -102,7 +102,3 @@ def _mark_unreached(steps: list[Step]) -> list[Step]:
         out.append(s)
         broken = broken or (s.name in network and s.status != "ok")
     return out
-
-
-def _subject(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"

@@ -94,6 +94,18 @@ _ULA = ipaddress.ip_network("fc00::/7")
 _RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 
+def endpoint(address: str, port: int) -> str:
+    """How probes name an address and port: "10.1.0.4:443", "[fd00::1]:443"."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def endpoint_address(subject: str) -> str:
+    """The address part of an :func:`endpoint` (or a bare address, returned as it is)."""
+    if subject.startswith("["):
+        return subject[1:].split("]", 1)[0]
+    return subject.rsplit(":", 1)[0] if subject.count(":") == 1 else subject
+
+
 def is_ip_address(value: object) -> bool:
     """True for an IPv4 or IPv6 address given as a string; False for anything else."""
     if not isinstance(value, str) or not value:

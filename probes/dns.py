@@ -15,7 +15,6 @@ with its class), cname_chain, nameserver, rcode, names_tried, source.
 from __future__ import annotations
 
 import ipaddress
-import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -327,13 +326,3 @@ def single_view(
     lookup = resolve(ctx, name, solo.nameservers, solo)
     return _result(probe, subject, lookup, started, {"server": server, "label": label or server})
 
-
-def local_addresses_for(address: str) -> str | None:
-    """The source address the kernel would pick for ``address`` (sends nothing)."""
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    try:
-        with socket.socket(family, socket.SOCK_DGRAM) as s:
-            s.connect((address, 9))
-            return s.getsockname()[0]
-    except OSError:
-        return None

@@ -12,7 +12,7 @@ import errno
 import socket
 import time
 
-from probes.base import Failure, ProbeContext, ProbeResult, Status, address_class
+from probes.base import Failure, ProbeContext, ProbeResult, Status, address_class, endpoint
 
 _ERRNO_KIND = {
     errno.ECONNREFUSED: ("tcp.refused", "connection refused (TCP reset)"),
@@ -53,7 +53,7 @@ def source_address_for(address: str, port: int) -> str | None:
 
 def probe(ctx: ProbeContext, address: str, port: int, *, kubectl_path: bool,
           views: tuple[str, ...] = ()) -> ProbeResult:
-    subject = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    subject = endpoint(address, port)
     facts = {"address": address, "port": port, "class": address_class(address),
              "kubectl_path": kubectl_path, "views": list(views),
              "source_ip": source_address_for(address, port)}

@@ -9,6 +9,7 @@ from typing import Any
 
 from agent.observations import Observations
 from agent.rules.model import Finding, Hit, Rule
+from probes.base import endpoint_address
 
 
 class _Lenient(dict):
@@ -45,18 +46,11 @@ def evaluate(rules: Iterable[Rule], obs: Observations) -> list[Finding]:
     return findings
 
 
-def _address(subject: str) -> str:
-    """"10.1.0.4:443" / "[fd00::1]:443" / "10.1.0.4" -> the address part."""
-    if subject.startswith("["):
-        return subject[1:].split("]", 1)[0]
-    return subject.rsplit(":", 1)[0] if subject.count(":") == 1 else subject
-
-
 def _explains(cause: Finding, symptom: Finding, explains: Mapping[str, tuple[str, ...]]) -> bool:
     if symptom.code not in explains.get(cause.code, ()):
         return False
     subjects = {cause.subject, *(e.subject for e in cause.evidence)}
-    return symptom.subject in subjects or _address(symptom.subject) in {_address(s) for s in subjects}
+    return symptom.subject in subjects or endpoint_address(symptom.subject) in {endpoint_address(s) for s in subjects}
 
 
 def annotate_explained(findings: Iterable[Finding], explains: Mapping[str, tuple[str, ...]]) -> list[Finding]:
