@@ -30,8 +30,8 @@ def _stderr(message: str) -> None:
 
 
 def parse_resolver(spec: str):
-    from agent.diagnose import Resolver
     from agent.errors import UsageError
+    from agent.planner import Resolver
     from probes.dns import split_server
 
     label, sep, server = spec.partition("=")
@@ -53,6 +53,7 @@ def diagnose(
     server: Annotated[str | None, typer.Option(help="API server URL; overrides the kubeconfig's.")] = None,
     resolver: Annotated[list[str] | None, typer.Option(help="Extra resolver to compare, [LABEL=]IP[:PORT]; repeatable.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds each probe may take.")] = 5.0,
+    deadline: Annotated[float | None, typer.Option(help="Seconds the whole diagnosis may take (default: --timeout plus 0.1).")] = None,
     format: Annotated[str, typer.Option("--format", help="text, json or markdown.")] = "text",
     output: Annotated[str | None, typer.Option(help="Write the report to this file instead of stdout.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Progress and probe errors on stderr.")] = False,
@@ -68,56 +69,36 @@ def diagnose(
              "authorized_ranges": authorized_range or [], "egress_ip": egress_ip,
              "egress_ip_url": egress_ip_url, "discover": discover}
     code = _diagnose(kubeconfig=kubeconfig, context=context, server=server, resolvers=resolver or [],
-                     timeout_s=timeout, fmt=format, output=output, verbose=verbose, cloud=cloud)
+                     timeout_s=timeout, deadline_s=deadline, fmt=format, output=output,
+                     verbose=verbose, cloud=cloud)
     raise typer.Exit(code)
 
 
-def _cloud_context(target, env: dict[str, str], timeout_s: float, cloud: dict) -> dict:
-    """{"cloud": CloudContext} from the cloud options, or {} when none was given."""
-    from agent.cloud.dmi import on_azure_vm
-
-    if cloud.get("discover") == "auto" and not on_azure_vm(env.get("KUBEREACH_DMI_DIR", "/sys/class/dmi/id")):
-        cloud = {**cloud, "discover": "off"}
-    given = any(v for k, v in cloud.items() if k != "discover")
-    if not given and cloud.get("discover", "off") == "off":
-        return {}
-    from agent.cloud import load_cloud_context
-    from probes import proxy
-
-    # The what-is-my-IP service must see the address the API server would see.
-    decision = proxy.decide(target.proxy_url, env, target.host, target.port, target.scheme)
-    found = load_cloud_context(**cloud, env=env, timeout_s=timeout_s, api_host=target.host,
-                               egress_proxy=decision.url if decision.used else None)
-    return {} if found.empty else {"cloud": found}
-
-
 def _diagnose(*, kubeconfig: str | None, context: str | None, server: str | None, resolvers: list[str],
-              timeout_s: float, fmt: str, output: str | None, verbose: bool, cloud: dict | None = None) -> int:
+              timeout_s: float, fmt: str, output: str | None, verbose: bool,
+              deadline_s: float | None = None, cloud: dict | None = None) -> int:
     from agent import redact
-    from agent.diagnose import Options
-    from agent.diagnose import diagnose as run
     from agent.errors import UsageError
-    from agent.kubeconfig import load
+    from agent.planner import Request
+    from agent.planner import diagnose as run
     from agent.render import RENDERERS
 
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
     if not 0 < timeout_s <= 300:
         raise UsageError("--timeout must be more than 0 and at most 300 seconds")
+    if deadline_s is not None and not 0 < deadline_s <= 600:
+        raise UsageError("--deadline must be more than 0 and at most 600 seconds")
     env = dict(os.environ)
-    parsed_resolvers = tuple(parse_resolver(r) for r in resolvers)
-    loaded = load(kubeconfig=kubeconfig, context=context, server=server, env=env)
-    secrets = [*loaded.secrets, *redact.from_env(env)]
-    log = (lambda m: _stderr(redact.scrub(f"kubereach: {m}", secrets))) if verbose else None
-    options = Options(timeout_s=timeout_s, resolvers=parsed_resolvers,
+    request = Request(kubeconfig=kubeconfig, context=context, server=server,
+                      resolvers=tuple(parse_resolver(r) for r in resolvers),
+                      timeout_s=timeout_s, deadline_s=deadline_s,
                       hosts_path=env.get("KUBEREACH_HOSTS_FILE", "/etc/hosts"),
-                      resolv_conf_path=env.get("KUBEREACH_RESOLV_CONF", "/etc/resolv.conf"))
-    if log:
-        log(f"diagnosing {loaded.target.server} with a {timeout_s:g} s timeout per probe")
-    extra = _cloud_context(loaded.target, env, timeout_s, cloud or {})
-    report = run(loaded.target, loaded.problems, options, env=env, log=log, context=extra)
+                      resolv_conf_path=env.get("KUBEREACH_RESOLV_CONF", "/etc/resolv.conf"),
+                      cloud=cloud or {})
+    done = run(request, env=env, log=_stderr if verbose else None)
     colour = fmt == "text" and output is None and sys.stdout.isatty() and "NO_COLOR" not in env
-    text = redact.scrub(RENDERERS[fmt](report, colour), secrets)
+    text = redact.scrub(RENDERERS[fmt](done.report, colour), done.secrets)
     if output:
         try:
             Path(output).write_text(text, encoding="utf-8")
@@ -126,7 +107,7 @@ def _diagnose(*, kubeconfig: str | None, context: str | None, server: str | None
     else:
         sys.stdout.write(text)
         sys.stdout.flush()
-    return report.exit_code
+    return done.report.exit_code
 
 
 @app.command()

@@ -3,7 +3,8 @@
 * ``packet.syn`` and ``packet.trace`` when TCP to the address fails or has not connected
   within ``QUICK_CONNECT_S``: they then run alongside the TCP probe's own wait, so a
   dropped SYN costs about one timeout, not two. A path that connects at once gets none.
-* ``packet.pmtu`` when TCP connected but the TLS handshake timed out (``tls.timeout``).
+* ``packet.pmtu`` when TCP connected but the TLS handshake timed out (``tls.timeout``) or
+  has not finished within ``QUICK_CONNECT_S``, in the handshake's own window.
 
 Unprivileged runs still schedule them: they return SKIPPED at once and the report says
 what could not be checked and how to enable it. :func:`packet_probes_for` is the pure
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 from probes import packet as syn
 from probes import pmtu, traceroute
-from probes.base import ProbeContext, ProbeResult, Status
+from probes.base import Failure, ProbeContext, ProbeResult, Status
 
 QUICK_CONNECT_S = 0.5
 
@@ -48,7 +49,12 @@ def packet_probes_for(
 
 
 class PacketGate:
-    """Starts SYN + trace for one address once TCP fails or stays silent for ``quick_s``.
+    """Starts packet evidence for one address while the step it explains still waits.
+
+    SYN + trace once TCP fails or stays silent for ``quick_s``; path MTU once the TLS
+    handshake over a connected socket stays silent for ``quick_s`` (or timed out). Each
+    task gets the window of the step it explains (``submit(task, window)``), so a dropped
+    SYN or a stalled handshake costs one timeout, not two.
 
     ``tcp_done`` must be called from the TCP probe's completion callback, before the
     runner counts the TCP probe finished: the decision is taken under a lock, so either
@@ -61,37 +67,57 @@ class PacketGate:
         ctx: ProbeContext,
         address: str,
         port: int,
-        submit: Callable[[PacketTask], None],
+        submit: Callable[[PacketTask, object], None],
         quick_s: float = QUICK_CONNECT_S,
     ) -> None:
         self._ctx = ctx
         self._plan = functools.partial(packet_probes_for, address, port)
         self._submit = submit
+        self._quick_s = quick_s
         self._lock = threading.Lock()
-        self._decided = False
-        self._timer = threading.Timer(quick_s, self._slow)
+        self._decided: set[str] = set()  # "tcp", "tls": the steps already decided
+        self._window = ctx.deadline.child(ctx.timeout_s)
+        self._timer = threading.Timer(quick_s, self._slow_tcp)
         self._timer.daemon = True
+        self._tls_timer: threading.Timer | None = None
+        self._tls_window = self._window
 
     def start(self) -> None:
         self._timer.start()
 
-    def _decide(self, tasks: list[PacketTask]) -> None:
+    def _decide(self, step: str, tasks: list[PacketTask], window: object) -> None:
         with self._lock:
-            if self._decided:
+            if step in self._decided:
                 return
-            self._decided = True
+            self._decided.add(step)
             for t in tasks:
-                self._submit(t)
+                self._submit(t, window)
 
-    def _slow(self) -> None:
+    def _slow_tcp(self) -> None:
         if not self._ctx.deadline.expired():
-            self._decide(self._plan())
+            self._decide("tcp", self._plan(), self._window)
 
     def tcp_done(self, tcp: ProbeResult) -> None:
         self._timer.cancel()
-        self._decide(self._plan(tcp))
+        self._decide("tcp", self._plan(tcp), self._window)
+
+    def tls_started(self) -> None:
+        """TCP connected and the handshake begins: if it stays silent, look at the path MTU
+        while it still waits."""
+        self._tls_window = self._ctx.deadline.child(self._ctx.timeout_s)
+        connected = ProbeResult("tcp", "", Status.OK, 0.0)
+        stalled = ProbeResult("tls", "", Status.FAILED, 0.0, failure=Failure("tls.timeout", "slow"))
+
+        def slow() -> None:
+            if not self._ctx.deadline.expired():
+                self._decide("tls", self._plan(connected, stalled), self._tls_window)
+
+        self._tls_timer = threading.Timer(self._quick_s, slow)
+        self._tls_timer.daemon = True
+        self._tls_timer.start()
 
     def tls_done(self, tcp: ProbeResult, tls: ProbeResult) -> None:
         """After the handshake over a connection TCP made: pmtu when it stalled."""
-        for t in self._plan(tcp, tls):
-            self._submit(t)
+        if self._tls_timer is not None:
+            self._tls_timer.cancel()
+        self._decide("tls", self._plan(tcp, tls), self._tls_window)

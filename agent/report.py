@@ -1,20 +1,21 @@
 """The report: one value that every renderer reads, built once from the observations.
 
 JSON schema (schema_version 1): verdict, target, vantage, path, findings, probes, timings,
-plus schema_version and tool. Keys are stable; new keys may be added, none renamed.
+proxy (kubectl's proxy decision), kubeconfig_problems, plus schema_version and tool. Keys are stable; new keys may be added, none renamed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from agent import __version__
 from agent.observations import Observations
-from agent.rules.catalog import all_explains, all_rules
-from agent.rules.engine import annotate_explained, evaluate
 from agent.rules.model import Finding, Severity
-from agent.verdict import Step, judge
+from agent.verdict import Step
+
+if TYPE_CHECKING:
+    from agent.judge import Judgement
 from probes.base import ProbeResult, Status
 
 SCHEMA_VERSION = 1
@@ -29,6 +30,8 @@ class Report:
     findings: tuple[Finding, ...]
     probes: tuple[ProbeResult, ...]
     timings: dict[str, Any]
+    proxy: dict[str, Any] = field(default_factory=dict)  # kubectl's proxy decision
+    kubeconfig_problems: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -51,6 +54,8 @@ class Report:
             "findings": [f.as_dict() for f in self.findings],
             "probes": [probe_dict(p) for p in self.probes],
             "timings": self.timings,
+            "proxy": self.proxy,
+            "kubeconfig_problems": list(self.kubeconfig_problems),
         }
 
 
@@ -73,13 +78,10 @@ def probe_dict(p: ProbeResult) -> dict[str, Any]:
     }
 
 
-def build_report(obs: Observations, *, elapsed_s: float, timeout_s: float, deadline_s: float) -> Report:
-    # A cause (acl.source_ip_not_authorized, net.dropped_at_hop) is named on the symptom it
-    # explains (net.filtered), so the report reads as one explanation.
-    findings = annotate_explained(evaluate(all_rules(), obs), all_explains())
-    verdict, path = judge(obs)
+def build_report(obs: Observations, judgement: Judgement, *, elapsed_s: float, timeout_s: float,
+                 deadline_s: float) -> Report:
     vantage = obs.one("vantage")
-    by_step = {s.name: s for s in path}
+    by_step = {s.name: s for s in judgement.path}
     timings: dict[str, Any] = {"total_s": round(elapsed_s, 3), "timeout_s": timeout_s,
                                "deadline_s": round(deadline_s, 3)}
     for name, probe in (("dns_s", "dns.system"), ("proxy_s", "proxy.connect")):
@@ -89,6 +91,13 @@ def build_report(obs: Observations, *, elapsed_s: float, timeout_s: float, deadl
         step = by_step.get(name)
         r = obs.one(name, step.subject) if step and step.subject else None
         timings[f"{name}_s"] = round(r.duration_s, 4) if r is not None else None
-    return Report(verdict=verdict, target=obs.target.public_view(),
-                  vantage=dict(vantage.facts) if vantage else {}, path=tuple(path),
-                  findings=tuple(findings), probes=obs.results, timings=timings)
+    # Cloud discovery runs under the same deadline: its cost shows beside the path's.
+    for name, probe in (("imds_s", "cloud.imds"), ("arm_s", "cloud.arm"), ("egress_s", "egress")):
+        r = obs.one(probe)
+        timings[name] = round(r.duration_s, 4) if r is not None else None
+    return Report(verdict=judgement.verdict, target=obs.target.public_view(),
+                  vantage=dict(vantage.facts) if vantage else {}, path=judgement.path,
+                  findings=judgement.findings, probes=obs.results, timings=timings,
+                  proxy={"used": obs.proxy.used, "proxy_url": obs.proxy.redacted,
+                         "source": obs.proxy.source, "reason": obs.proxy.reason},
+                  kubeconfig_problems=obs.kubeconfig_problems)

@@ -53,17 +53,22 @@ def _ok_detail(name: str, result: ProbeResult) -> str:
         return f"tunnel opened through {result.subject}"
     if name == "auth":
         return f"{f.get('method')}" + (f" via {f.get('exec_command')}" if f.get("exec_command") else "")
-    if name == "kubeconfig":
-        return f"CA from {f.get('ca_source')}"
     return "ok"
 
 
-def judge(obs: Observations) -> tuple[str, list[Step]]:
-    steps: list[Step] = []
-    for name in ("kubeconfig", "auth"):
-        result = obs.one(name)
-        if result is not None:
-            steps.append(_step(name, result))
+def _kubeconfig_step(obs: Observations) -> Step:
+    subject = obs.target.context or obs.target.server
+    if obs.kubeconfig_problems:
+        return Step("kubeconfig", "failed", subject, "; ".join(obs.kubeconfig_problems))
+    return Step("kubeconfig", "ok", subject, f"CA from {obs.target.ca_source}")
+
+
+def walk(obs: Observations) -> tuple[str, list[Step]]:
+    """The verdict and kubectl's path, one step per stage, in kubectl's order."""
+    steps: list[Step] = [_kubeconfig_step(obs)]
+    auth = obs.one("auth")
+    if auth is not None:
+        steps.append(_step("auth", auth))
     if obs.proxy_used():
         connect = obs.one("proxy.connect")
         steps.append(_step("proxy", connect))

@@ -15,6 +15,7 @@ with its class), cname_chain, nameserver, rcode, names_tried, source.
 from __future__ import annotations
 
 import ipaddress
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -114,6 +115,7 @@ class _Lookup:
     attempts: list[Attempt] = field(default_factory=list)
     names_tried: list[str] = field(default_factory=list)
     failure: Failure | None = None
+    go_wait_s: float = 0.0  # how long Go's resolver, asking in turn, would take
 
 
 def _query(
@@ -150,36 +152,64 @@ def _classify_exception(exc: Exception) -> Failure:
     return Failure("dns.error", f"unusable answer: {type(exc).__name__}")
 
 
+def _ask_all(ctx: ProbeContext, qnames: Sequence[str], servers: Sequence[str],
+             per_try: float) -> dict[tuple[str, str], tuple[object, float]]:
+    """Send every query Go might send (each name to each server) at once and wait for all:
+    (qname, server) -> (response or exception, seconds). Go asks one after another; asking
+    at once costs one timeout however many servers are dead, and :func:`resolve` then
+    replays Go's order over the answers."""
+    out: dict[tuple[str, str], tuple[object, float]] = {}
+    lock = threading.Lock()
+
+    def ask(qname: str, spec: str) -> None:
+        started = time.monotonic()
+        try:
+            server, port = split_server(spec)
+            answer: object = _query(qname, dns.rdatatype.A, server, port, ctx.deadline.cap(per_try))
+        except Exception as exc:  # data for the replay, not a crash
+            answer = exc
+        with lock:
+            out[(qname, spec)] = (answer, time.monotonic() - started)
+
+    threads = [threading.Thread(target=ask, args=(q, s), daemon=True, name="dns-query")
+               for q in qnames for s in servers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        # Each query is bounded by its own socket timeout; the join bound only guards a bug.
+        t.join(ctx.deadline.cap(per_try) + 0.5)
+    return out
+
+
 def resolve(ctx: ProbeContext, name: str, servers: Sequence[str], conf: ResolvConf) -> _Lookup:
-    """Resolve A (then AAAA) through ``servers`` in order, Go style."""
+    """Resolve A (then AAAA) through ``servers`` in Go's order, from answers gathered at
+    once. ``go_wait_s`` is how long Go itself would take: every silent server costs it
+    resolv.conf's full timeout, once per attempt, before the next is asked."""
     out = _Lookup()
     per_try = min(conf.timeout_s, ctx.timeout_s)
+    qnames = names_to_try(name, conf.search, conf.ndots)
+    answers = _ask_all(ctx, qnames, servers, per_try)
     saw_not_found: Failure | None = None
     last: Failure | None = None
-    for qname in names_to_try(name, conf.search, conf.ndots):
+    for qname in qnames:
         out.names_tried.append(qname.rstrip("."))
         answered = False
-        for _ in range(conf.attempts):
+        for attempt in range(conf.attempts):
             for spec in servers:
-                if ctx.deadline.expired():
-                    last = last or Failure("dns.timeout", "the overall deadline ran out")
-                    break
+                response, elapsed = answers.get((qname, spec), (TimeoutError(), per_try))
                 server, port = split_server(spec)
                 endpoint = f"{server}:{port}/udp"
-                started = time.monotonic()
-                try:
-                    response = _query(
-                        qname, dns.rdatatype.A, server, port, ctx.deadline.cap(per_try)
-                    )
-                except Exception as exc:
-                    failure = _classify_exception(exc)
-                    out.attempts.append(
-                        Attempt(endpoint, Status.FAILED, time.monotonic() - started, failure)
-                    )
+                if isinstance(response, Exception):
+                    failure = _classify_exception(response)
+                    # A server that did not answer would not answer Go's retry either.
+                    out.go_wait_s += conf.timeout_s if failure.kind == "dns.timeout" else elapsed
+                    if attempt == 0:
+                        out.attempts.append(Attempt(endpoint, Status.FAILED, elapsed, failure))
                     last = failure
                     continue
+                assert isinstance(response, dns.message.Message)
+                out.go_wait_s += elapsed
                 rcode = dns.rcode.to_text(response.rcode())
-                elapsed = time.monotonic() - started
                 if response.rcode() == dns.rcode.NOERROR:
                     addresses, chain = _extract(response)
                     if not addresses:
@@ -216,11 +246,12 @@ def resolve(ctx: ProbeContext, name: str, servers: Sequence[str], conf: ResolvCo
                     break
                 kind = "dns.refused" if response.rcode() == dns.rcode.REFUSED else "dns.servfail"
                 failure = Failure(kind, f"{server} answered {rcode} for {qname.rstrip('.')}")
-                out.attempts.append(
-                    Attempt(endpoint, Status.FAILED, elapsed, failure, {"rcode": rcode})
-                )
+                if attempt == 0:
+                    out.attempts.append(
+                        Attempt(endpoint, Status.FAILED, elapsed, failure, {"rcode": rcode})
+                    )
                 last = failure
-            if answered or ctx.deadline.expired():
+            if answered:
                 break
     out.failure = saw_not_found or last or Failure("dns.error", "no nameserver to ask")
     return out
@@ -245,6 +276,7 @@ def _result(probe: str, subject: str, lookup: _Lookup, started: float, extra: di
         "nameserver": lookup.nameserver,
         "rcode": lookup.rcode,
         "names_tried": lookup.names_tried,
+        "go_wait_s": round(lookup.go_wait_s, 3),
     }
     status = Status.OK if lookup.addresses else Status.FAILED
     return ProbeResult(

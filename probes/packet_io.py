@@ -267,6 +267,9 @@ def raw_exchange(
     """
     if not probes:
         return {}
+    # The wait counts from the call: building packets (the first scapy import) is part of
+    # the caller's budget, or the exchange would overrun the window it was given.
+    start = time.monotonic()
     source = kernel_route(probes[0].dst).source_ip
     wire = {p.seq: build(p, source) for p in probes}
     replies: dict[int, Reply] = {}
@@ -281,7 +284,6 @@ def raw_exchange(
         ]
         for s in ins:
             s.setblocking(False)
-        start = time.monotonic()
         resend_at = [start + wait_s * RESEND_AT]
 
         def send(batch: Sequence[Probe]) -> None:

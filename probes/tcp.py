@@ -51,11 +51,9 @@ def source_address_for(address: str, port: int) -> str | None:
         return None
 
 
-def probe(ctx: ProbeContext, address: str, port: int, *, kubectl_path: bool,
-          views: tuple[str, ...] = ()) -> ProbeResult:
+def probe(ctx: ProbeContext, address: str, port: int) -> ProbeResult:
     subject = endpoint(address, port)
     facts = {"address": address, "port": port, "class": address_class(address),
-             "kubectl_path": kubectl_path, "views": list(views),
              "source_ip": source_address_for(address, port)}
     started = time.monotonic()
     try:

@@ -82,31 +82,27 @@ def test_help_does_not_import_heavy_modules():
     assert proc.stdout.strip().splitlines()[-1] == "[]"
 
 
-class _Empty:
-    empty = True
-
-
 def test_auto_discovery_never_asks_imds_off_azure(capsys, monkeypatch, tmp_path):
-    import agent.cloud
+    import agent.cloud.context
 
     def refuse(**kw):
         raise AssertionError("IMDS must not be asked off Azure")
-    monkeypatch.setattr(agent.cloud, "load_cloud_context", refuse)
+    monkeypatch.setattr(agent.cloud.context, "read_inputs", refuse)
     monkeypatch.setenv("KUBEREACH_DMI_DIR", str(tmp_path))
     code, _, err = run(capsys, "diagnose", "--server", f"https://127.0.0.1:{closed_port()}")
     assert code == 1, err
 
 
 def test_auto_discovery_on_an_azure_vm(capsys, monkeypatch, tmp_path):
-    import agent.cloud
+    import agent.cloud.context
     from agent.cloud.dmi import AZURE_ASSET_TAG
 
     seen = []
 
     def record(**kw):
         seen.append(kw["discover"])
-        return _Empty()
-    monkeypatch.setattr(agent.cloud, "load_cloud_context", record)
+        return agent.cloud.context.CloudInputs()  # discovery off: nothing is asked
+    monkeypatch.setattr(agent.cloud.context, "read_inputs", record)
     (tmp_path / "chassis_asset_tag").write_text(AZURE_ASSET_TAG)
     monkeypatch.setenv("KUBEREACH_DMI_DIR", str(tmp_path))
     code, _, _ = run(capsys, "diagnose", "--server", f"https://127.0.0.1:{closed_port()}")

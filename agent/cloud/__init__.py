@@ -3,7 +3,7 @@
 
 Public API: :func:`load_cloud_context` (the only part that reads files or the network) and
 the :class:`CloudContext` it returns, which the caller puts in
-``Observations.context["cloud"]``.
+``Observations.cloud``.
 
     cluster.py    az aks show / ARM managedCluster / aws eks describe-cluster -> ClusterFacts
     inventory.py  ARM and CLI resources -> Inventory (VNets, peerings, zones, links, ...)

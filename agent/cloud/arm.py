@@ -41,23 +41,30 @@ class Discovered:
 
 class Arm:
     def __init__(self, client: httpx.Client, token: AccessToken, base_url: str = ARM_URL,
-                 timeout_s: float = 10.0) -> None:
+                 timeout_s: float = 10.0, deadline: Any = None) -> None:
         self._client = client
         self._token = token
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
+        # The run's deadline (agent.deadline.Deadline): paging stops when it runs out.
+        self._deadline = deadline
 
     def _request(self, path_and_query: str, params: dict[str, str] | None = None) -> Any:
         url = self.base_url + path_and_query
+        timeout_s = self.timeout_s
+        if self._deadline is not None:
+            if self._deadline.expired():
+                raise ArmError(f"ARM GET {_path(path_and_query)}: not asked, the deadline ran out")
+            timeout_s = self._deadline.cap(timeout_s)
         try:
             response = self._client.get(
                 url, params=params,
                 headers={"Authorization": f"Bearer {self._token.value}"},
-                timeout=self.timeout_s,
+                timeout=timeout_s,
             )
         except httpx.TimeoutException:
             raise ArmError(f"ARM GET {_path(path_and_query)}: no answer within "
-                           f"{self.timeout_s:g} s") from None
+                           f"{timeout_s:g} s") from None
         except httpx.HTTPError as exc:
             raise ArmError(f"ARM GET {_path(path_and_query)}: {type(exc).__name__}") from None
         if response.status_code != 200:

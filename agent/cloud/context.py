@@ -1,6 +1,7 @@
-"""Everything kubereach knows about the cloud around the cluster, and the one function that
-gathers it: :func:`load_cloud_context`. This is the only module here that reads files or
-opens sockets; the parsers it calls are pure.
+"""Everything kubereach knows about the cloud around the cluster: the inputs the user gave
+(:func:`read_inputs`, which reads files and validates options and opens no socket), and the
+:class:`CloudContext` the rules read, put together by :func:`assemble` from those inputs and
+what the discovery probes (``agent/cloud/discovery.py``) found under the run's deadline.
 
 Addresses are configurable so tests and the lab never touch a real cloud: IMDS
 (``imds_url`` or ``KUBEREACH_IMDS_URL``), ARM (``arm_url`` or ``KUBEREACH_ARM_URL``) and the
@@ -19,27 +20,12 @@ from typing import Any
 import httpx
 from netaddr import AddrFormatError, IPNetwork
 
-from agent.cloud import arm as arm_api
-from agent.cloud.arm import ARM_URL, Arm
+from agent.cloud.arm import ARM_URL
 from agent.cloud.ci import CiRunner, detect_ci
 from agent.cloud.cluster import AKS, ClusterFacts, NotAClusterError, parse_cluster
-from agent.cloud.egress import (
-    SOURCE_IMDS,
-    SOURCE_OPTION,
-    SOURCE_URL,
-    EgressError,
-    EgressIp,
-    fetch_egress_ip,
-    valid_ip,
-)
-from agent.cloud.imds import (
-    IMDS_URL,
-    PROBE_TIMEOUT_S,
-    ImdsError,
-    Instance,
-    read_instance,
-    read_token,
-)
+from agent.cloud.discovery import Found, schedule
+from agent.cloud.egress import SOURCE_IMDS, SOURCE_OPTION, EgressIp, valid_ip
+from agent.cloud.imds import IMDS_URL, Instance
 from agent.cloud.inventory import Inventory, InventoryParseError, parse_inventory
 from agent.errors import InventoryError, UsageError
 
@@ -49,7 +35,7 @@ DISCOVER_MODES = ("off", "auto", "azure")
 
 @dataclass(frozen=True)
 class CloudContext:
-    """What rules read from ``Observations.context["cloud"]``."""
+    """What rules read from ``Observations.cloud``."""
 
     cluster: ClusterFacts | None = None  # from --cluster, or discovered
     inventory: Inventory = field(default_factory=Inventory)
@@ -79,7 +65,28 @@ class CloudContext:
         return next((c for c in self.inventory.clusters if c.serves(host)), None)
 
 
-def load_cloud_context(
+@dataclass(frozen=True)
+class CloudInputs:
+    """The cloud options, validated, with their files read; nothing asked of the network."""
+
+    discover: str = "off"
+    cluster: ClusterFacts | None = None
+    documents: tuple[tuple[str, Any], ...] = ()
+    user_ranges: tuple[str, ...] = ()
+    egress: EgressIp | None = None  # --egress-ip
+    egress_ip_url: str | None = None
+    imds_url: str = IMDS_URL
+    arm_url: str = ARM_URL
+    azure_dns_ip: str = AZURE_DNS_IP
+
+    @property
+    def wanted(self) -> bool:
+        """Whether any cloud context was asked for (or is to be discovered)."""
+        return bool(self.discover != "off" or self.cluster or self.documents or self.user_ranges
+                    or self.egress or self.egress_ip_url)
+
+
+def read_inputs(
     *,
     cluster_path: str | Path | None = None,
     inventory_paths: Iterable[str | Path] = (),
@@ -88,22 +95,12 @@ def load_cloud_context(
     egress_ip_url: str | None = None,
     discover: str = "off",
     env: Mapping[str, str] | None = None,
-    timeout_s: float = 5.0,
-    api_host: str | None = None,
-    transport: httpx.BaseTransport | None = None,
-    egress_proxy: str | None = None,
     imds_url: str | None = None,
     arm_url: str | None = None,
     azure_dns_ip: str | None = None,
-) -> CloudContext:
-    """Read the files, validate the options, and (when asked) ask IMDS, ARM and the egress
-    URL. Bad input raises :class:`InventoryError` (files) or :class:`UsageError` (options),
-    one line each; a cloud that does not answer becomes a note, unless ``discover="azure"``
-    was asked explicitly and IMDS is not there.
-
-    ``egress_proxy``: the proxy kubectl would use for the API server, so the what-is-my-IP
-    service sees the address the API server sees. ``transport``: tests' injection seam.
-    """
+) -> CloudInputs:
+    """Validate the options and read the files. Bad input raises :class:`InventoryError`
+    (files) or :class:`UsageError` (options), one line each."""
     env = os.environ if env is None else env
     if discover not in DISCOVER_MODES:
         raise UsageError(f"--discover must be one of {', '.join(DISCOVER_MODES)}, not {discover!r}")
@@ -117,50 +114,71 @@ def load_cloud_context(
         if address is None:
             raise UsageError(f"--egress-ip {egress_ip!r} is not an IP address")
         explicit_egress = EgressIp(address, SOURCE_OPTION)
-
     cluster = read_cluster(Path(cluster_path)) if cluster_path is not None else None
     documents = [doc for path in inventory_paths for doc in read_inventory_documents(Path(path))]
+    # Parsed now so a malformed file is an input error before any probe runs.
+    _parse(documents)
+    return CloudInputs(
+        discover=discover, cluster=cluster, documents=tuple(documents), user_ranges=ranges,
+        egress=explicit_egress, egress_ip_url=egress_ip_url,
+        imds_url=imds_url or env.get("KUBEREACH_IMDS_URL") or IMDS_URL,
+        arm_url=arm_url or env.get("KUBEREACH_ARM_URL") or ARM_URL,
+        azure_dns_ip=dns_ip,
+    )
 
-    notes: list[str] = []
-    instance = None
-    if discover != "off":
-        with httpx.Client(transport=transport, trust_env=False) as client:
-            instance, cluster_doc, found, more = _discover_azure(
-                client, discover=discover, api_host=api_host, cluster=cluster,
-                imds_url=(imds_url or env.get("KUBEREACH_IMDS_URL") or IMDS_URL),
-                arm_url=(arm_url or env.get("KUBEREACH_ARM_URL") or ARM_URL),
-                timeout_s=timeout_s,
-            )
-        notes += more
-        documents += found
-        if cluster is None and cluster_doc is not None:
-            cluster = _parse_cluster_doc(cluster_doc, "the discovered cluster")
 
+def _parse(documents: Iterable[tuple[str, Any]]) -> Inventory:
     try:
-        inventory = parse_inventory(documents)
+        return parse_inventory(list(documents))
     except InventoryParseError as exc:
         raise InventoryError(str(exc)) from None
 
-    egress = explicit_egress
-    if egress is None and egress_ip_url:
-        try:
-            with httpx.Client(transport=transport, trust_env=False, proxy=egress_proxy) as client:
-                egress = EgressIp(fetch_egress_ip(client, egress_ip_url, timeout_s), SOURCE_URL)
-        except EgressError as exc:
-            notes.append(f"egress IP not learned: {exc}")
-    if egress is None and instance is not None and instance.public_ips:
-        egress = EgressIp(instance.public_ips[0], SOURCE_IMDS)
 
+def assemble(inputs: CloudInputs, found: Found, env: Mapping[str, str]) -> CloudContext:
+    """The context rules read: the inputs, plus what discovery found. An explicit
+    ``--discover azure`` that found no IMDS is an input error (not an Azure VM)."""
+    if inputs.discover == "azure" and found.instance is None:
+        why = found.imds_error or "IMDS did not answer before the deadline"
+        raise InventoryError(f"--discover azure: {why} (is this an Azure VM?)")
+    cluster = inputs.cluster
+    if cluster is None and found.cluster_doc is not None:
+        cluster = _parse_cluster_doc(found.cluster_doc, "the discovered cluster")
+    egress = inputs.egress or found.egress
+    if egress is None and found.instance is not None and found.instance.public_ips:
+        egress = EgressIp(found.instance.public_ips[0], SOURCE_IMDS)
     return CloudContext(
         cluster=cluster,
-        inventory=inventory,
-        user_ranges=ranges,
+        inventory=_parse([*inputs.documents, *found.documents]),
+        user_ranges=inputs.user_ranges,
         egress=egress,
-        instance=instance,
+        instance=found.instance,
         ci=detect_ci(env),
-        azure_dns_ip=dns_ip,
-        notes=tuple(notes),
+        azure_dns_ip=inputs.azure_dns_ip,
+        notes=tuple(found.notes),
     )
+
+
+def load_cloud_context(*, env: Mapping[str, str] | None = None, timeout_s: float = 5.0,
+                       api_host: str | None = None,
+                       transport: httpx.BaseTransport | None = None,
+                       egress_proxy: str | None = None, **options: Any) -> CloudContext:
+    """Read the inputs and run the discovery probes on their own (no network diagnosis):
+    the same steps the planner schedules, for callers that want only the cloud context.
+    ``transport``: tests' injection seam."""
+    from agent.deadline import Deadline
+    from agent.runner import Runner
+    from probes.base import ProbeContext
+
+    env = os.environ if env is None else env
+    inputs = read_inputs(env=env, **options)
+    deadline = Deadline(timeout_s * 2)
+    runner = Runner(deadline)
+    found = Found()
+    ctx = ProbeContext(deadline=deadline, timeout_s=timeout_s, env=dict(env))
+    schedule(runner, ctx, inputs, found, order=(0,), api_host=api_host or "",
+             egress_proxy=egress_proxy, transport=transport)
+    runner.wait()
+    return assemble(inputs, found, env)
 
 
 def _valid_range(text: str) -> str:
@@ -209,38 +227,3 @@ def read_inventory_documents(path: Path) -> list[tuple[str, Any]]:
     else:
         raise InventoryError(f"--inventory {path}: no such file or folder")
     return [(str(f), _read_json(f, "--inventory")) for f in files]
-
-
-def _discover_azure(
-    client: httpx.Client, *, discover: str, api_host: str | None,
-    cluster: ClusterFacts | None, imds_url: str, arm_url: str, timeout_s: float,
-) -> tuple[Instance | None, Any, list[tuple[str, Any]], list[str]]:
-    probe_s = PROBE_TIMEOUT_S if discover == "auto" else min(max(PROBE_TIMEOUT_S, timeout_s), 2.0)
-    try:
-        instance = read_instance(client, imds_url, probe_s)
-    except ImdsError as exc:
-        if discover == "azure":
-            raise InventoryError(f"--discover azure: {exc} (is this an Azure VM?)") from None
-        return None, None, [], []  # auto: not on Azure, which is fine
-    notes: list[str] = []
-    try:
-        token = read_token(client, imds_url, timeout_s=timeout_s)
-    except ImdsError as exc:
-        return instance, None, [], [f"{exc}: VNets, peerings and DNS zones were not read"]
-    arm = Arm(client, token, arm_url, timeout_s)
-    subscriptions = [s for s in (instance.subscription,
-                                 cluster.subscription if cluster and cluster.provider == AKS
-                                 else None) if s]
-    cluster_doc = None
-    documents: list[tuple[str, Any]] = []
-    # With --cluster given, the cluster is known: only its network is read.
-    want_cluster = cluster is None
-    for subscription in dict.fromkeys(subscriptions):
-        found = arm_api.discover(arm, subscription=subscription, api_host=api_host,
-                                 want_cluster=want_cluster)
-        notes += found.notes
-        documents += found.documents
-        if found.cluster is not None:
-            cluster_doc = found.cluster
-            want_cluster = False
-    return instance, cluster_doc, documents, notes

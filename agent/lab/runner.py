@@ -38,7 +38,7 @@ def find_kubectl() -> str | None:
 
 def diagnose_missing() -> str | None:
     """Why ``python3 -m agent diagnose`` cannot run from this checkout, or None."""
-    for rel in ("agent/__main__.py", "agent/cli.py", "agent/diagnose.py"):
+    for rel in ("agent/__main__.py", "agent/cli.py", "agent/planner.py"):
         if not (SOURCE_ROOT / rel).is_file():
             return f"kubereach diagnose is not built yet ({rel} missing)"
     return None

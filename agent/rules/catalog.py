@@ -18,7 +18,7 @@ CORE_RULES: tuple[Rule, ...] = (
 
 def all_rules() -> tuple[Rule, ...]:
     """The core rules plus those of optional areas (cloud context, packet evidence)."""
-    # cloud reads Observations.context["cloud"], packet the packet.* results: both are
+    # cloud reads Observations.cloud, packet the packet.* results: both are
     # silent without them.
     from agent.rules import cloud, packet
 

@@ -2,7 +2,7 @@
 
 This module holds the rules about the cluster and the vantage point, and gathers every
 cloud-context rule (``cloud_dns``, ``cloud_net``, ``acl``, ``eks``) into :data:`RULES`. All
-read ``obs.context["cloud"]`` (an ``agent.cloud.CloudContext``) and yield nothing without it.
+read ``obs.cloud`` (an ``agent.cloud.CloudContext``) and yield nothing without it.
 
 :data:`EXPLAINS` maps each code to the core codes it is the cause of. A cloud finding lists
 the probe results it explains in its evidence (same probe, same subject), so

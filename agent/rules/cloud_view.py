@@ -69,8 +69,8 @@ class View:
 
 
 def view(obs: Observations) -> View | None:
-    ctx = obs.context.get("cloud")
-    if not isinstance(ctx, CloudContext):
+    ctx = obs.cloud
+    if ctx is None:
         return None
     host = obs.target.host.lower().rstrip(".")
     ips = client_ips(obs, ctx)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from agent.observations import Observations
 from agent.rules.common import evidence
-from agent.rules.model import Hit, Severity, rule
+from agent.rules.model import Evidence, Hit, Severity, rule
 
 INSTALL_HINTS = {
     "kubelogin": "install kubelogin (`az aks install-cli`, or the Azure/kubelogin release for this OS) "
@@ -20,8 +20,10 @@ INSTALL_HINTS = {
 @rule("kubeconfig.invalid", Severity.BLOCKER, "The kubeconfig cannot be used as it is",
       "Fix the kubeconfig entry, or fetch a fresh one (`az aks get-credentials`, `aws eks update-kubeconfig`).")
 def kubeconfig_invalid(obs: Observations) -> Iterator[Hit]:
-    for r in obs.failed("kubeconfig"):
-        yield Hit(r.subject, f"kubectl rejects the kubeconfig: {r.failure.detail}.", (evidence(r),))
+    if obs.kubeconfig_problems:
+        subject = obs.target.context or obs.target.server
+        yield Hit(subject, f"kubectl rejects the kubeconfig: {'; '.join(obs.kubeconfig_problems)}.",
+                  tuple(Evidence("kubeconfig", subject, p) for p in obs.kubeconfig_problems))
     for r in obs.failed("auth"):
         if r.kind == "auth.provider_removed":
             yield Hit(r.subject, f"{r.failure.detail}; kubectl fails before connecting.", (evidence(r),),

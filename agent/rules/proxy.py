@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from agent.observations import Observations
 from agent.rules.common import evidence, works_end_to_end
-from agent.rules.model import Hit, Severity, rule
+from agent.rules.model import Evidence, Hit, Severity, rule
 
 
 def _bypass_hint(obs: Observations) -> str:
@@ -29,12 +29,13 @@ def _connect_failure(obs: Observations, kinds: tuple[str, ...]) -> Iterator[Hit]
       "If the API server is private or reachable directly, exempt it: NO_PROXY={host} (or remove proxy-url "
       "from the kubeconfig).")
 def in_path(obs: Observations) -> Iterator[Hit]:
-    decision = obs.one("proxy")
-    if decision is not None and decision.facts.get("used"):
-        yield Hit(str(decision.facts.get("proxy_url")),
-                  f"{decision.facts.get('reason')}; kubectl asks {decision.facts.get('proxy_url')} for a tunnel "
+    decision = obs.proxy
+    if decision.used:
+        yield Hit(str(decision.redacted),
+                  f"{decision.reason}; kubectl asks {decision.redacted} for a tunnel "
                   f"to {obs.target.host}:{obs.target.port}, and the proxy resolves the name, not this host.",
-                  (evidence(decision, f"from {decision.facts.get('source')}"),), fix_args={"host": obs.target.host})
+                  (Evidence("proxy", obs.target.host, f"from {decision.source}"),),
+                  fix_args={"host": obs.target.host})
 
 
 @rule("proxy.unreachable", Severity.BLOCKER, "The proxy kubectl would use cannot be reached",

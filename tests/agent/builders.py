@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from agent.observations import Observations
+from agent.planner import _dials
 from agent.target import Auth, Target
 from probes.base import Attempt, Failure, ProbeResult, Status, address_class
+from probes.proxy import ProxyDecision
 
 HOST = "aks-1-dns-1a2b.privatelink.eastus.azmk8s.io"
 
@@ -47,13 +49,16 @@ def working(address: str, kubectl_path: bool = True) -> list[ProbeResult]:
             step("http", address, kubectl_path=kubectl_path, paths={"/version": {"status": 401}})]
 
 
-def proxy_decision(used: bool) -> ProbeResult:
-    return ProbeResult("proxy", HOST, Status.OK, 0.0, facts={
-        "used": used, "proxy_url": "http://proxy.corp:3128" if used else None,
-        "source": "HTTPS_PROXY" if used else "none", "reason": "test"})
+def proxy_decision(used: bool) -> ProxyDecision:
+    if used:
+        return ProxyDecision(True, "http://proxy.corp:3128", "HTTPS_PROXY", "test")
+    return ProxyDecision(False, None, "none", "test")
 
 
-def obs(*results: ProbeResult, proxy: bool = False, **target_kw) -> Observations:
-    base = [ProbeResult("kubeconfig", "prod", Status.OK, 0.0), ProbeResult("auth", "token", Status.OK, 0.0),
-            proxy_decision(proxy)]
-    return Observations(target=target(**target_kw), results=tuple(base + list(results)))
+def obs(*results: ProbeResult, proxy: bool = False, problems: tuple[str, ...] = (), cloud=None,
+        **target_kw) -> Observations:
+    base = [ProbeResult("auth", "token", Status.OK, 0.0)]
+    decision = proxy_decision(proxy)
+    all_results = tuple(base + list(results))
+    return Observations(target=target(**target_kw), results=all_results, proxy=decision,
+                        kubeconfig_problems=problems, cloud=cloud, dials=_dials(all_results, decision))

@@ -47,7 +47,7 @@ def test_skipped_tcp_gets_no_packet_probes():
 def _gate(quick_s: float):
     submitted: list[str] = []
     ctx = ProbeContext(deadline=Deadline(10.0), timeout_s=5.0)
-    gate = PacketGate(ctx, ADDR, 443, lambda t: submitted.append(t.probe), quick_s=quick_s)
+    gate = PacketGate(ctx, ADDR, 443, lambda t, _window: submitted.append(t.probe), quick_s=quick_s)
     return gate, submitted
 
 

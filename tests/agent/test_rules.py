@@ -1,9 +1,11 @@
+import dataclasses
+
 import pytest
 
 from agent.rules.catalog import all_rules
 from agent.rules.engine import evaluate
 from agent.rules.model import Severity
-from agent.verdict import judge
+from agent.verdict import walk as judge
 from probes.base import Failure, ProbeResult, Status
 from tests.agent import builders as b
 
@@ -152,9 +154,9 @@ def test_working_proxy_path_is_reachable():
 
 def test_missing_exec_plugin_blocks_but_network_still_judged():
     o = b.obs(b.dns(addrs=["10.1.0.4"]), *b.working("10.1.0.4"))
-    o = type(o)(o.target, tuple(r if r.probe != "auth" else ProbeResult(
+    o = _replace(o, "auth", ProbeResult(
         "auth", "exec", Status.FAILED, 0.0, facts={"exec_command": "kubelogin"},
-        failure=Failure("auth.exec_missing", "kubelogin not on PATH")) for r in o.results))
+        failure=Failure("auth.exec_missing", "kubelogin not on PATH")))
     found = evaluate(all_rules(), o)
     assert [f.code for f in found] == ["kubeconfig.exec_plugin_missing"]
     assert "kubelogin" in found[0].fix
@@ -193,13 +195,12 @@ def test_packet_cause_is_named_on_the_symptom_it_explains():
 
 
 def _replace(o, probe, result):
-    return type(o)(o.target, tuple(result if r.probe == probe else r for r in o.results))
+    return dataclasses.replace(o, results=tuple(result if r.probe == probe else r for r in o.results))
 
 
 def test_unusable_kubeconfig_and_removed_auth_provider_are_kubeconfig_invalid():
     o = b.obs(b.dns(addrs=["10.1.0.4"]), *b.working("10.1.0.4"))
-    o = _replace(o, "kubeconfig", ProbeResult("kubeconfig", "prod", Status.FAILED, 0.0, failure=Failure(
-        "kubeconfig.invalid", "certificate-authority-data is not valid base64")))
+    o = dataclasses.replace(o, kubeconfig_problems=("certificate-authority-data is not valid base64",))
     found = evaluate(all_rules(), o)
     assert [(f.code, f.severity) for f in found] == [("kubeconfig.invalid", Severity.BLOCKER)]
     assert "not valid base64" in found[0].detail

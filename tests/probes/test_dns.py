@@ -64,7 +64,8 @@ def test_resolve_stops_at_nxdomain_like_go(tmp_path):
         out = dns_probe.resolve(c, NAME, conf.nameservers, conf)
     assert out.addresses == []
     assert out.failure.kind == "dns.nxdomain"
-    assert second.queries == []
+    # Both servers are asked at once, but Go's outcome is the first one's final NXDOMAIN.
+    assert [a.endpoint for a in out.attempts] == [f"{first.spec}/udp"]
 
 
 def test_system_view_prefers_hosts_file(tmp_path):
@@ -77,3 +78,34 @@ def test_system_view_prefers_hosts_file(tmp_path):
 def test_system_view_of_an_ip_literal(tmp_path):
     r = dns_probe.system_view(ctx(tmp_path), "10.1.0.4")
     assert r.facts["source"] == "literal"
+
+
+def test_a_dead_first_nameserver_costs_one_wait_and_go_s_wait_is_derived(tmp_path):
+    """Go asks the dead server first and waits resolv.conf's timeout before the next one;
+    kubereach asks both at once, gets Go's answer, and says how long Go would wait."""
+    import time
+
+    c = ctx(tmp_path, timeout=0.5)
+    with Nameserver(drop) as dead, Nameserver(answer({NAME: "10.1.0.4"})) as good:
+        conf = dns_probe.ResolvConf((dead.spec, good.spec), (), 1, 5.0, 2)
+        started = time.monotonic()
+        out = dns_probe.resolve(c, NAME, conf.nameservers, conf)
+        took = time.monotonic() - started
+    assert out.addresses == ["10.1.0.4"]
+    assert [a.status for a in out.attempts] == [Status.FAILED, Status.OK]
+    assert 5.0 <= out.go_wait_s < 5.5  # Go: one full resolv.conf timeout on the dead server
+    assert took < 1.0  # kubereach: about one --timeout, not resolv.conf's 5 s
+
+
+def test_all_nameservers_dead_costs_one_wait(tmp_path):
+    import time
+
+    c = ctx(tmp_path, timeout=0.5)
+    with Nameserver(drop) as a, Nameserver(drop) as b:
+        conf = dns_probe.ResolvConf((a.spec, b.spec), ("corp.example",), 5, 5.0, 2)
+        started = time.monotonic()
+        out = dns_probe.resolve(c, NAME, conf.nameservers, conf)
+        took = time.monotonic() - started
+    assert out.failure.kind == "dns.timeout"
+    assert out.go_wait_s == 2 * 2 * 2 * 5.0  # two names, two attempts, two servers, 5 s each
+    assert took < 1.0

@@ -37,14 +37,14 @@ def test_tcp_connects_and_records_source_ip():
     with socket.socket() as srv:
         srv.bind(("127.0.0.1", 0))
         srv.listen(1)
-        r = tcp.probe(ctx(), "127.0.0.1", srv.getsockname()[1], kubectl_path=True)
+        r = tcp.probe(ctx(), "127.0.0.1", srv.getsockname()[1])
     assert r.status is Status.OK
     assert r.facts["source_ip"] == "127.0.0.1"
     assert r.phases["connect"] is not None
 
 
 def test_tcp_refused_on_a_closed_port():
-    r = tcp.probe(ctx(), "127.0.0.1", closed_port(), kubectl_path=True)
+    r = tcp.probe(ctx(), "127.0.0.1", closed_port())
     assert r.kind == "tcp.refused"
     assert r.phases["connect"] is None  # never reached, not "0 ms"
 

@@ -16,7 +16,8 @@ from agent.cloud.context import CloudContext
 from agent.cloud.egress import SOURCE_OPTION, EgressIp
 from agent.cloud.imds import Instance
 from agent.cloud.inventory import parse_inventory
-from agent.observations import Observations
+from agent.observations import DIRECT, Observations
+from agent.planner import _dials
 from agent.rules.cloud import EXPLAINS, RULES
 from agent.rules.engine import annotate_explained, evaluate
 from agent.rules.model import Evidence, Finding, Severity
@@ -141,7 +142,7 @@ def vantage(*ips: str, ci: dict | None = None):
 
 def observe(ctx: CloudContext | None, *results: ProbeResult, host: str = HOST) -> Observations:
     target = Target(server=f"https://{host}:443", host=host, port=443)
-    return Observations(target, tuple(results), {"cloud": ctx} if ctx else {})
+    return Observations(target, tuple(results), cloud=ctx, dials=_dials(results, DIRECT))
 
 
 def findings(obs: Observations) -> dict[str, Finding]:

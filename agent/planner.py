@@ -1,0 +1,321 @@
+"""One diagnosis, start to end: read the inputs, run every probe under one deadline, hand
+typed observations to the judge, return the report.
+
+    kubeconfig + cloud files  ->  Target, CloudInputs   (errors here are exit 2)
+    proxy decision            ->  made once, here
+    probes, concurrently      ->  agent/runner.py, one Deadline for all of them
+    Observations              ->  agent/judge.py (rules + verdict)  ->  agent/report.py
+
+Probes start as soon as what they need is known: every DNS view at once; each address any
+view returns gets route, TCP, then TLS, then HTTP; packet evidence starts while TCP or TLS
+is still waiting; the tunnel through a proxy when kubectl would use one; cloud discovery
+beside all of it. Results come back in plan order, never completion order:
+
+    order                               probes
+    (VANTAGE,)                          vantage
+    (AUTH,)                             auth
+    (CLOUD, n)                          cloud.imds, cloud.arm, egress
+    (DNS, SYSTEM | NAMESERVER | RESOLVER, i)   dns.system, dns.nameserver, dns.resolver
+    (PROXY, Step)                       proxy.connect, tls, http through the proxy
+    (ADDRESS, i, Step[, slot])          route, tcp, tls, http, packet.* per address
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from agent import redact
+from agent.deadline import Deadline
+from agent.judge import judge
+from agent.observations import Observations
+from agent.packet_plan import PacketGate, PacketTask
+from agent.report import Report, build_report
+from agent.runner import Runner
+from agent.target import Target
+from probes import auth, dns, proxy, route, tcp, tls, vantage
+from probes import http as http_probe
+from probes.base import ProbeContext, ProbeResult, endpoint, endpoint_address, is_ip_address
+
+
+class Stage(IntEnum):
+    VANTAGE = 0
+    AUTH = 1
+    CLOUD = 2
+    DNS = 3
+    PROXY = 4
+    ADDRESS = 5
+
+
+class View(IntEnum):
+    SYSTEM = 0
+    NAMESERVER = 1
+    RESOLVER = 2
+
+
+class Step(IntEnum):
+    ROUTE = 0
+    TCP = 1  # or the CONNECT through a proxy
+    TLS = 2
+    HTTP = 3
+    PACKET = 4
+
+
+@dataclass(frozen=True)
+class Resolver:
+    label: str
+    server: str  # "IP" or "IP:PORT"
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user asked for, as options; read and validated by :func:`diagnose`."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    server: str | None = None
+    resolvers: tuple[Resolver, ...] = ()
+    timeout_s: float = 5.0
+    deadline_s: float | None = None  # None: default_deadline(timeout_s)
+    hosts_path: str = "/etc/hosts"
+    resolv_conf_path: str = "/etc/resolv.conf"
+    cloud: Mapping[str, Any] = field(default_factory=dict)  # read_inputs keyword arguments
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    report: Report
+    secrets: tuple[str, ...]  # what every output must be scrubbed of
+
+
+def default_deadline(timeout_s: float) -> float:
+    """Every probe runs concurrently and gets at most ``timeout_s``; a step that waits for
+    another (TCP after DNS, TLS after TCP) gets what is left, so the whole run fits in one
+    timeout. The margin pays for starting threads and the last results coming in."""
+    return timeout_s + 0.1
+
+
+class _Plan:
+    def __init__(self, target: Target, ctx: ProbeContext, runner: Runner) -> None:
+        self.target = target
+        self.ctx = ctx
+        self.runner = runner
+        self.lock = threading.Lock()
+        self.addresses: dict[str, int] = {}  # address -> order in which it was first seen
+        self.packet_gates: dict[str, PacketGate] = {}
+
+    def on_view(self, result: ProbeResult) -> None:
+        for entry in result.facts.get("addresses", []):
+            self.schedule_address(entry["address"])
+
+    def schedule_address(self, address: str) -> None:
+        with self.lock:
+            if address in self.addresses:
+                return
+            self.addresses[address] = index = len(self.addresses)
+        port = self.target.port
+        subject = endpoint(address, port)
+        at = (Stage.ADDRESS, index)
+        gate = self.packet_gates[address] = self._packet_gate(at, address, port)
+        self.runner.add((*at, Step.ROUTE), route.probe(self.ctx, address))
+        self.runner.submit((*at, Step.TCP), "tcp", subject,
+                           lambda: tcp.probe(self.ctx, address, port),
+                           then=lambda r: self._after_tcp(at, address, r))
+        gate.start()
+
+    def _packet_gate(self, at: tuple, address: str, port: int) -> PacketGate:
+        """Packet evidence (agent/packet_plan.py): SYN + traceroute while TCP is slow or
+        after it failed, path MTU while TLS is slow; SKIPPED at once without CAP_NET_RAW.
+        Each shares the window of the step it explains, so it costs no extra wait."""
+        slots = {"packet.syn": 0, "packet.trace": 1, "packet.pmtu": 2}
+
+        def submit(task: PacketTask, window: Any) -> None:
+            ctx = dataclasses.replace(self.ctx, deadline=window)
+            self.runner.submit((*at, Step.PACKET, slots[task.probe]), task.probe, task.subject,
+                               lambda: task.run(ctx))
+
+        return PacketGate(self.ctx, address, port, submit)
+
+    def _after_tcp(self, at: tuple, address: str, result: ProbeResult) -> None:
+        gate = self.packet_gates[address]
+        gate.tcp_done(result)
+        if not result.ok:
+            return
+        port = self.target.port
+        subject = endpoint(address, port)
+        gate.tls_started()
+        self.runner.submit((*at, Step.TLS), "tls", subject,
+                           lambda: tls.handshake(self.ctx, subject,
+                                                 lambda: tcp.dial(address, port, self.ctx.deadline.cap(self.ctx.timeout_s)),
+                                                 sni=self.target.sni, ca_pem=self.target.ca_pem,
+                                                 insecure=self.target.insecure_skip_tls_verify),
+                           then=lambda r: self._after_tls(at, subject, address, r, tcp_result=result))
+
+    def _after_tls(self, at: tuple, subject: str, address: str, result: ProbeResult,
+                   tcp_result: ProbeResult) -> None:
+        self.packet_gates[address].tls_done(tcp_result, result)
+        if not result.ok:
+            return
+        self.runner.submit((*at, Step.HTTP), "http", subject,
+                           lambda: http_probe.probe(self.ctx, subject, url_host=address, port=self.target.port,
+                                                    host_header=self._host_header(), sni=self.target.sni,
+                                                    verify=self._verify()))
+
+    def _host_header(self) -> str:
+        host = f"[{self.target.host}]" if ":" in self.target.host else self.target.host
+        return host if self.target.port == 443 else f"{host}:{self.target.port}"
+
+    def _verify(self) -> Any:
+        return False if self.target.insecure_skip_tls_verify else tls.verifying_context(self.target.ca_pem)
+
+    def via_proxy(self, decision: proxy.ProxyDecision) -> None:
+        host, port = self.target.host, self.target.port
+        subject = f"{host}:{port} via proxy"
+
+        def connect() -> ProbeResult:
+            result, sock = proxy.connect(self.ctx, decision, host, port)
+            if sock is not None:
+                sock.close()
+            return result
+
+        def tunnel():  # a fresh tunnel per call: the TLS probe may need two handshakes
+            result, sock = proxy.connect(self.ctx, decision, host, port)
+            if sock is None:
+                raise OSError(result.failure.detail if result.failure else "the proxy refused the tunnel")
+            return sock
+
+        def after_connect(result: ProbeResult) -> None:
+            if not result.ok:
+                return
+            self.runner.submit((Stage.PROXY, Step.TLS), "tls", subject,
+                               lambda: tls.handshake(self.ctx, subject, tunnel, sni=self.target.sni,
+                                                     ca_pem=self.target.ca_pem,
+                                                     insecure=self.target.insecure_skip_tls_verify,
+                                                     via="proxy"),
+                               then=after_tls)
+
+        def after_tls(result: ProbeResult) -> None:
+            if not result.ok:
+                return
+            self.runner.submit((Stage.PROXY, Step.HTTP), "http", subject,
+                               lambda: http_probe.probe(self.ctx, subject, url_host=host, port=port,
+                                                        host_header=self._host_header(), sni=self.target.sni,
+                                                        verify=self._verify(), proxy=decision.url, via="proxy"))
+
+        self.runner.submit((Stage.PROXY, Step.TCP), "proxy.connect", decision.redacted or "", connect,
+                           then=after_connect)
+
+
+def _dials(results: Sequence[ProbeResult], decision: proxy.ProxyDecision) -> tuple[str, ...]:
+    """The addresses kubectl would dial: the system resolver's, unless a proxy resolves."""
+    if decision.used:
+        return ()
+    system = next((r for r in results if r.probe == "dns.system"), None)
+    if system is None or not system.ok:
+        return ()
+    return tuple(a["address"] for a in system.facts.get("addresses", []))
+
+
+def _tag_addresses(results: Sequence[ProbeResult], dials: tuple[str, ...]) -> list[ProbeResult]:
+    """Each direct tcp/tls/http result names its address, the DNS views that returned it,
+    and whether kubectl would dial it: known only once every view has answered."""
+    views: dict[str, list[str]] = {}
+    for r in results:
+        if r.probe.startswith("dns."):
+            for entry in r.facts.get("addresses", []):
+                views.setdefault(entry["address"], []).append(
+                    r.probe if r.probe == "dns.system" else f"{r.probe}:{r.subject}")
+    out = []
+    for r in results:
+        if r.probe in ("tcp", "tls", "http") and r.facts.get("via", "direct") == "direct":
+            address = endpoint_address(r.subject)
+            r = dataclasses.replace(r, facts={**r.facts, "address": address,
+                                              "views": views.get(address, []),
+                                              "kubectl_path": address in dials})
+        out.append(r)
+    return out
+
+
+def _cloud_inputs(request: Request, env: Mapping[str, str]) -> Any:
+    """The cloud options read and checked (no traffic), or None when none apply. Automatic
+    discovery asks IMDS only where the firmware says this is an Azure VM."""
+    options = dict(request.cloud)
+    if options.get("discover", "off") == "auto":
+        from agent.cloud.dmi import on_azure_vm
+
+        if not on_azure_vm(env.get("KUBEREACH_DMI_DIR", "/sys/class/dmi/id")):
+            options["discover"] = "off"
+    if not any(v for k, v in options.items() if k != "discover") and options.get("discover", "off") == "off":
+        return None
+    from agent.cloud.context import read_inputs
+
+    return read_inputs(env=env, **options)
+
+
+def diagnose(request: Request, *, env: Mapping[str, str],
+             log: Callable[[str], None] | None = None) -> Diagnosis:
+    """Bad input raises :class:`agent.errors.KubereachError` before any probe runs."""
+    from agent.kubeconfig import load
+
+    started = time.monotonic()
+    loaded = load(kubeconfig=request.kubeconfig, context=request.context, server=request.server, env=env)
+    target = loaded.target
+    secrets = (*loaded.secrets, *redact.from_env(env))
+    say = (lambda m: log(redact.scrub(f"kubereach: {m}", secrets))) if log else None
+    cloud_inputs = _cloud_inputs(request, env)
+    decision = proxy.decide(target.proxy_url, env, target.host, target.port, target.scheme)
+
+    deadline = Deadline(request.deadline_s or default_deadline(request.timeout_s))
+    if say:
+        say(f"diagnosing {target.server} with a {request.timeout_s:g} s timeout per probe, "
+            f"{deadline.seconds:g} s in all")
+    ctx = ProbeContext(deadline=deadline, timeout_s=request.timeout_s, env=dict(env),
+                       hosts_path=request.hosts_path, resolv_conf_path=request.resolv_conf_path, log=say)
+    runner = Runner(deadline, say)
+    plan = _Plan(target, ctx, runner)
+
+    runner.add((Stage.VANTAGE,), vantage.probe(ctx))
+    runner.add((Stage.AUTH,), auth.probe(ctx, target.auth.method, target.auth.exec_command, target.auth.provider))
+    found = None
+    if cloud_inputs is not None:
+        from agent.cloud.discovery import Found, schedule
+
+        found = Found()
+        schedule(runner, ctx, cloud_inputs, found, order=(Stage.CLOUD,), api_host=target.host,
+                 egress_proxy=decision.url if decision.used else None)
+
+    runner.submit((Stage.DNS, View.SYSTEM), "dns.system", target.host,
+                  lambda: dns.system_view(ctx, target.host), then=plan.on_view)
+    if not is_ip_address(target.host):
+        conf = dns.read_resolv_conf(request.resolv_conf_path)
+        for i, server in enumerate(conf.nameservers):
+            runner.submit((Stage.DNS, View.NAMESERVER, i), "dns.nameserver", server,
+                          lambda s=server: dns.single_view(ctx, target.host, s, probe="dns.nameserver"),
+                          then=plan.on_view)
+        for i, res in enumerate(request.resolvers):
+            runner.submit((Stage.DNS, View.RESOLVER, i), "dns.resolver", f"{res.label}={res.server}",
+                          lambda r=res: dns.single_view(ctx, target.host, r.server, probe="dns.resolver",
+                                                        label=r.label),
+                          then=plan.on_view)
+    if decision.used:
+        plan.via_proxy(decision)
+
+    runner.wait()
+    results = runner.results()
+    dials = _dials(results, decision)
+    cloud = None
+    if cloud_inputs is not None and found is not None:
+        from agent.cloud.context import assemble
+
+        assembled = assemble(cloud_inputs, found, env)
+        cloud = None if assembled.empty else assembled
+    obs = Observations(target=target, results=tuple(_tag_addresses(results, dials)), proxy=decision,
+                       kubeconfig_problems=tuple(loaded.problems), cloud=cloud, dials=dials)
+    report = build_report(obs, judge(obs), elapsed_s=time.monotonic() - started,
+                          timeout_s=request.timeout_s, deadline_s=deadline.seconds)
+    return Diagnosis(report, secrets)
