@@ -49,7 +49,7 @@ def silent_listener() -> Iterator[int]:
 
 
 class _Imds(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         if self.path.startswith("/metadata/instance"):
             body = {"compute": {"name": "jumpbox", "subscriptionId": "00000000-0000-0000-0000-000000000001",
                                 "resourceGroupName": "rg", "location": "westeurope"},
