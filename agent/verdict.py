@@ -13,11 +13,16 @@ from dataclasses import dataclass
 from agent.observations import Observations
 from probes.base import ProbeResult, Status, endpoint
 
+# Step names along kubectl's path, and a step's status: closed sets, as JSON shows them.
+KUBECONFIG, AUTH, DNS, PROXY, TCP, TLS, HTTP = "kubeconfig", "auth", "dns", "proxy", "tcp", "tls", "http"
+NETWORK_STEPS = (DNS, PROXY, TCP, TLS, HTTP)
+OK, FAILED, ERROR, NOT_REACHED = "ok", "failed", "error", "not-reached"
+
 
 @dataclass(frozen=True)
 class Step:
-    name: str  # kubeconfig, auth, dns, proxy, tcp, tls, http
-    status: str  # ok, failed, error, not-reached
+    name: str  # one of the step names above
+    status: str  # OK, FAILED, ERROR or NOT_REACHED
     subject: str
     detail: str
 
@@ -27,31 +32,31 @@ class Step:
 
 def _step(name: str, result: ProbeResult | None, subject: str = "") -> Step:
     if result is None:
-        return Step(name, "not-reached", subject, "not reached")
+        return Step(name, NOT_REACHED, subject, "not reached")
     if result.status is Status.OK:
-        return Step(name, "ok", result.subject, _ok_detail(name, result))
-    status = "failed" if result.status is Status.FAILED else "error"
+        return Step(name, OK, result.subject, _ok_detail(name, result))
+    status = FAILED if result.status is Status.FAILED else ERROR
     detail = result.failure.detail if result.failure else (result.reason or "")
     return Step(name, status, result.subject, detail)
 
 
 def _ok_detail(name: str, result: ProbeResult) -> str:
     f = result.facts
-    if name == "dns":
+    if name == DNS:
         addrs = ", ".join(a["address"] for a in f.get("addresses", []))
         return f"{addrs} (from {f.get('source')})"
-    if name == "tcp":
+    if name == TCP:
         return f"connected in {result.duration_s * 1000:.0f} ms from {f.get('source_ip')}"
-    if name == "tls":
+    if name == TLS:
         if f.get("insecure_skip_tls_verify"):
             return f"handshake done, certificate NOT verified (insecure-skip-tls-verify); issuer {f.get('issuer')}"
         return f"verified; issuer {f.get('issuer')}"
-    if name == "http":
+    if name == HTTP:
         paths = f.get("paths", {})
         return ", ".join(f"{p} {v['status']}" for p, v in paths.items()) + " from a Kubernetes API server"
-    if name == "proxy":
+    if name == PROXY:
         return f"tunnel opened through {result.subject}"
-    if name == "auth":
+    if name == AUTH:
         return f"{f.get('method')}" + (f" via {f.get('exec_command')}" if f.get("exec_command") else "")
     return "ok"
 
@@ -59,8 +64,8 @@ def _ok_detail(name: str, result: ProbeResult) -> str:
 def _kubeconfig_step(obs: Observations) -> Step:
     subject = obs.target.context or obs.target.server
     if obs.kubeconfig_problems:
-        return Step("kubeconfig", "failed", subject, "; ".join(obs.kubeconfig_problems))
-    return Step("kubeconfig", "ok", subject, f"CA from {obs.target.ca_source}")
+        return Step(KUBECONFIG, FAILED, subject, "; ".join(obs.kubeconfig_problems))
+    return Step(KUBECONFIG, OK, subject, f"CA from {obs.target.ca_source}")
 
 
 def walk(obs: Observations) -> tuple[str, list[Step]]:
@@ -68,16 +73,16 @@ def walk(obs: Observations) -> tuple[str, list[Step]]:
     steps: list[Step] = [_kubeconfig_step(obs)]
     auth = obs.one("auth")
     if auth is not None:
-        steps.append(_step("auth", auth))
+        steps.append(_step(AUTH, auth))
     if obs.proxy_used():
         connect = obs.one("proxy.connect")
-        steps.append(_step("proxy", connect))
+        steps.append(_step(PROXY, connect))
         tls = next((r for r in obs.all("tls") if r.facts.get("via") == "proxy"), None)
         http = next((r for r in obs.all("http") if r.facts.get("via") == "proxy"), None)
-        steps += [_step("tls", tls), _step("http", http)]
+        steps += [_step(TLS, tls), _step(HTTP, http)]
     else:
         system = obs.one("dns.system")
-        steps.append(_step("dns", system, obs.target.host))
+        steps.append(_step(DNS, system, obs.target.host))
         chosen = None
         tcp_results = [obs.one("tcp", endpoint(a, obs.target.port)) for a in obs.kubectl_addresses()]
         for r in tcp_results:
@@ -86,24 +91,24 @@ def walk(obs: Observations) -> tuple[str, list[Step]]:
                 break
         if chosen is None:
             first = next((r for r in tcp_results if r is not None), None)
-            steps.append(_step("tcp", first) if first else Step("tcp", "not-reached", "", "not reached"))
-            steps += [Step("tls", "not-reached", "", "not reached"), Step("http", "not-reached", "", "not reached")]
+            steps.append(_step(TCP, first) if first else Step(TCP, NOT_REACHED, "", "not reached"))
+            steps += [Step(TLS, NOT_REACHED, "", "not reached"), Step(HTTP, NOT_REACHED, "", "not reached")]
         else:
-            steps.append(_step("tcp", chosen))
-            steps.append(_step("tls", obs.one("tls", chosen.subject), chosen.subject))
-            steps.append(_step("http", obs.one("http", chosen.subject), chosen.subject))
-    verdict = "reachable" if all(s.status == "ok" for s in steps) else "unreachable"
+            steps.append(_step(TCP, chosen))
+            steps.append(_step(TLS, obs.one("tls", chosen.subject), chosen.subject))
+            steps.append(_step(HTTP, obs.one("http", chosen.subject), chosen.subject))
+    verdict = "reachable" if all(s.status == OK for s in steps) else "unreachable"
     return verdict, _mark_unreached(steps)
 
 
 def _mark_unreached(steps: list[Step]) -> list[Step]:
     """After the first broken network step, later ones are 'not-reached' whatever was
     probed. A kubeconfig or auth failure does not hide the network: both are shown."""
-    network = ("dns", "proxy", "tcp", "tls", "http")
+    network = NETWORK_STEPS
     out, broken = [], False
     for s in steps:
         if broken and s.name in network:
-            s = Step(s.name, "not-reached", s.subject, "not reached")
+            s = Step(s.name, NOT_REACHED, s.subject, "not reached")
         out.append(s)
-        broken = broken or (s.name in network and s.status != "ok")
+        broken = broken or (s.name in network and s.status != OK)
     return out
