@@ -48,10 +48,11 @@ def write_kubeconfig(path, port, ca_pem, **cluster):
     return path
 
 
-def kubereach(kubeconfig, *extra):
+def kubereach(kubeconfig, *extra, env=None):
     proc = subprocess.run([sys.executable, "-m", "agent", "diagnose", "--kubeconfig", str(kubeconfig),
                            "--format", "json", "--timeout", "2", *extra],
-                          capture_output=True, text=True, timeout=60, cwd=REPO, env={"PATH": "/usr/bin:/bin", "KUBEREACH_DMI_DIR": "/nonexistent"})
+                          capture_output=True, text=True, timeout=60, cwd=REPO,
+                          env={"PATH": "/usr/bin:/bin", "KUBEREACH_DMI_DIR": "/nonexistent", **(env or {})})
     assert TOKEN not in proc.stdout + proc.stderr
     assert proc.returncode in (0, 1), proc.stderr
     doc = json.loads(proc.stdout)
@@ -103,6 +104,23 @@ def test_intercepting_ca(tmp_path, ca, kubectl):
         doc = kubereach(kc)
         agree(kubectl, doc, kc, tmp_path)
     assert blockers(doc) == ["tls.intercepted"]
+
+
+def test_intercepting_ca_that_this_machine_trusts(tmp_path, ca, kubectl):
+    """A corporate root with a plain name, trusted through SSL_CERT_FILE, re-signing a copy of
+    the API server's names: only the machine's trust in it tells the middlebox apart."""
+    corporate = pki.make_ca("Corp Root CA 2", "Example Corp")
+    (tmp_path / "roots.pem").write_bytes(corporate.cert_pem)
+    names = [HOST, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+             "kubernetes.default.svc.cluster.local"]
+    leaf = pki.make_server_cert(corporate, "kube-apiserver", names, ["10.0.0.1"])
+    with apiserver(tmp_path, leaf, token=TOKEN) as port:
+        kc = write_kubeconfig(tmp_path / "kc", port, ca.cert_pem)
+        trusted = kubereach(kc, env={"SSL_CERT_FILE": str(tmp_path / "roots.pem")})
+        untrusted = kubereach(kc)
+        agree(kubectl, trusted, kc, tmp_path)
+    assert blockers(trusted) == ["tls.intercepted"]
+    assert blockers(untrusted) == ["tls.ca_mismatch"]
 
 
 def test_block_page_behind_a_valid_certificate(tmp_path, ca, kubectl):

@@ -51,7 +51,8 @@ class Scenario:
     expect: Expect
     nameservers: tuple[str, ...] | None = None  # None: the client's default resolver
     hosts: Mapping[str, str] = field(default_factory=dict)
-    # Values may use {proxy_user} and {proxy_password}, filled from the lab's secrets.
+    # Values may use {proxy_user} and {proxy_password}, filled from the lab's secrets, and
+    # {tls_dir}, the folder of the lab's certificates.
     env: Mapping[str, str] = field(default_factory=dict)
     rules: tuple[RouterRule, ...] = ()
     diagnose_args: tuple[str, ...] = ()
@@ -150,6 +151,9 @@ SCENARIOS: tuple[Scenario, ...] = (
         cause="the firewall answers TLS itself with a certificate from the Contoso inspection CA",
         client="in",
         kubeconfig=_private(),
+        # As on a managed corporate machine, the inspection root is in the client's trust
+        # store (browsers would fail otherwise); kubectl still trusts only the kubeconfig's CA.
+        env={"SSL_CERT_FILE": "{tls_dir}/inspection-ca.crt"},
         rules=(RouterRule(("-s", A.INSIDE_IP, *_tcp443(A.API_IP), "-j", "DNAT",
                            "--to-destination", f"{A.MIDDLEBOX_IP}:{A.API_PORT}"), "nat"),),
         expect=Expect(kubectl_ok=False, blockers=frozenset({"tls.intercepted"})),
@@ -262,7 +266,8 @@ def by_name(name: str) -> Scenario:
 def prepared(lab: Lab, scenario: Scenario) -> Iterator[Prepared]:
     """Apply ``scenario`` to ``lab`` and undo it on the way out, even on failure."""
     s = lab.secrets
-    fill = {"proxy_user": s.proxy_user, "proxy_password": s.proxy_password}
+    fill = {"proxy_user": s.proxy_user, "proxy_password": s.proxy_password,
+            "tls_dir": str(lab.path("tls"))}
     spec = scenario.kubeconfig
     if spec.auth == "exec":
         spec = KubeconfigSpec(host=spec.host, port=spec.port, ca=spec.ca, insecure=spec.insecure,
