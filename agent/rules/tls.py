@@ -25,8 +25,8 @@ def intercepted(facts: dict) -> bool:
     """Of a certificate the kubeconfig's CA refused: did a middlebox re-sign it, rather than
     the cluster's CA change? An issuer name unlike the kubeconfig CA's proves neither (a
     kubeconfig from another cluster has another CA name too), so it takes stronger evidence.
-    A chain this machine's trust store accepts is a middlebox's on its own: a cluster CA is
-    never there, and middleboxes often copy the real certificate's names, in-cluster ones
+    A chain this machine's trust store accepts is a middlebox's on its own: a cluster's CA is
+    not there, and middleboxes often copy the real certificate's names, in-cluster ones
     included. A vendor-like issuer name counts only with the SANs agreeing: an API server's
     certificate carries the in-cluster names (kubernetes, kubernetes.default.svc...)."""
     if facts.get("verifies_with_system_trust"):
@@ -36,7 +36,7 @@ def intercepted(facts: dict) -> bool:
 
 def _interception_evidence(facts: dict) -> str:
     if facts.get("verifies_with_system_trust"):
-        return "this machine's trust store accepts its chain, which a cluster's own CA never is in"
+        return "this machine's trust store accepts its chain, and a cluster's own CA is not in that store"
     return ("its issuer is named like a TLS-inspection product, and it carries none of the "
             "in-cluster names (kubernetes, kubernetes.default.svc...) an API server's certificate has")
 
