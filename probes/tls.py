@@ -167,6 +167,8 @@ def handshake(ctx: ProbeContext, subject: str, connect: SocketFactory, *, sni: s
         if der:
             facts.update(certificate_facts(der, sni, cas))
         kind = _kind_for_verify_error(facts, exc.verify_code)
+        if kind == "tls.ca_mismatch" and der:
+            facts.update(interception_facts(connect, der, server_hostname, ctx))
         return failed(kind, f"certificate rejected: {exc.verify_message}")
     except TimeoutError:
         return failed("tls.timeout", "the TLS handshake stalled: no ServerHello before the timeout")
@@ -187,3 +189,35 @@ def _fetch_leaf(connect: SocketFactory, server_hostname: str, ctx: ProbeContext)
             return tls.getpeercert(binary_form=True)
     except (OSError, ssl.SSLError):
         return None
+
+
+_IN_CLUSTER_NAMES = frozenset({"kubernetes", "kubernetes.default", "kubernetes.default.svc"})
+
+
+def interception_facts(connect: SocketFactory, der: bytes, server_hostname: str,
+                       ctx: ProbeContext) -> dict:
+    """Evidence for "a middlebox re-signed this" against "the cluster CA changed", stronger
+    than the issuer's name. An API server's certificate carries the in-cluster names
+    (kubernetes, kubernetes.default.svc...); an inspecting middlebox's usually only the
+    name asked for. A cluster CA is made by the cluster, so it is not in this machine's
+    trust store, while a middlebox's CA is put there (or in SSL_CERT_FILE) so that
+    browsers accept its certificates. Costs one more handshake, made only once the
+    kubeconfig's CA has refused the server."""
+    dns_names, ips = _sans(x509.load_der_x509_certificate(der))
+    in_cluster = [n for n in dns_names if n.lower().rstrip(".") in _IN_CLUSTER_NAMES
+                  or n.lower().startswith("kubernetes.default.svc.")]
+    system = ssl.create_default_context()  # the system store, or SSL_CERT_FILE/SSL_CERT_DIR
+    system.check_hostname = False  # who signed it is the question; the name is judged apart
+    trusted: bool | None = None  # None: this second handshake could not tell
+    try:
+        sock = connect()
+        sock.settimeout(ctx.deadline.cap(ctx.timeout_s))
+        with system.wrap_socket(sock, server_hostname=server_hostname):
+            trusted = True
+    except ssl.SSLCertVerificationError:
+        trusted = False
+    except (OSError, ssl.SSLError):
+        pass
+    return {"san_count": len(dns_names) + len(ips), "sans_have_in_cluster_names": bool(in_cluster),
+            "verifies_with_system_trust": trusted}
+

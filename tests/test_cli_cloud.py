@@ -10,9 +10,8 @@ import pytest
 from agent import cli
 from tests.support.servers import closed_port
 
-FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 RANGES = FIXTURES / "azure_aks_managedcluster_public_authorized-ip-ranges_creating_azcli-recording.json"
-pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"no cloud fixtures at {FIXTURES}")
 
 
 def run(capsys, *argv):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 
@@ -24,6 +25,18 @@ def ca():
     return pki.make_ca("ca")
 
 
+@pytest.fixture(scope="module")
+def kubectl() -> str:
+    """Every test here is judged against kubectl; without it none may pass as if it were."""
+    path = find_kubectl()
+    if path is None:
+        reason = "no plain kubectl 1.32 found (set KUBEREACH_LAB_KUBECTL)"
+        if os.environ.get("KUBEREACH_LAB_REQUIRED") == "1":
+            pytest.fail(f"KUBEREACH_LAB_REQUIRED=1 but {reason}")
+        pytest.skip(reason)
+    return path
+
+
 def write_kubeconfig(path, port, ca_pem, **cluster):
     doc = {"apiVersion": "v1", "kind": "Config", "current-context": "e2e",
            "clusters": [{"name": "e2e", "cluster": {
@@ -35,10 +48,11 @@ def write_kubeconfig(path, port, ca_pem, **cluster):
     return path
 
 
-def kubereach(kubeconfig, *extra):
+def kubereach(kubeconfig, *extra, env=None):
     proc = subprocess.run([sys.executable, "-m", "agent", "diagnose", "--kubeconfig", str(kubeconfig),
                            "--format", "json", "--timeout", "2", *extra],
-                          capture_output=True, text=True, timeout=60, cwd=REPO, env={"PATH": "/usr/bin:/bin", "KUBEREACH_DMI_DIR": "/nonexistent"})
+                          capture_output=True, text=True, timeout=60, cwd=REPO,
+                          env={"PATH": "/usr/bin:/bin", "KUBEREACH_DMI_DIR": "/nonexistent", **(env or {})})
     assert TOKEN not in proc.stdout + proc.stderr
     assert proc.returncode in (0, 1), proc.stderr
     doc = json.loads(proc.stdout)
@@ -46,10 +60,7 @@ def kubereach(kubeconfig, *extra):
     return doc
 
 
-def kubectl_ok(kubeconfig, tmp_path) -> bool | None:
-    binary = find_kubectl()
-    if binary is None:
-        return None
+def kubectl_ok(binary, kubeconfig, tmp_path) -> bool:
     proc = subprocess.run([binary, "--kubeconfig", str(kubeconfig), "get", "--raw", "/version",
                            "--request-timeout=5s"], capture_output=True, text=True, timeout=30,
                           env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
@@ -60,62 +71,78 @@ def blockers(doc):
     return sorted(f["code"] for f in doc["findings"] if f["severity"] == "blocker")
 
 
-def agree(doc, kubeconfig, tmp_path):
-    ok = kubectl_ok(kubeconfig, tmp_path)
-    if ok is not None:
-        assert ok == (doc["verdict"] == "reachable"), "kubereach disagrees with kubectl"
+def agree(kubectl, doc, kubeconfig, tmp_path):
+    ok = kubectl_ok(kubectl, kubeconfig, tmp_path)
+    assert ok == (doc["verdict"] == "reachable"), "kubereach disagrees with kubectl"
 
 
-def test_healthy(tmp_path, ca):
+def test_healthy(tmp_path, ca, kubectl):
     leaf = pki.make_server_cert(ca, "apiserver", [HOST], [])
     with apiserver(tmp_path, leaf, token=TOKEN) as port:
         kc = write_kubeconfig(tmp_path / "kc", port, ca.cert_pem)
         doc = kubereach(kc)
-        agree(doc, kc, tmp_path)
+        agree(kubectl, doc, kc, tmp_path)
     assert doc["verdict"] == "reachable"
     assert blockers(doc) == []
     assert [s["status"] for s in doc["path"]] == ["ok"] * 6
 
 
-def test_stale_ca(tmp_path, ca):
+def test_stale_ca(tmp_path, ca, kubectl):
     leaf = pki.make_server_cert(ca, "apiserver", [HOST], [])
     with apiserver(tmp_path, leaf, token=TOKEN) as port:
         kc = write_kubeconfig(tmp_path / "kc", port, pki.make_ca("ca").cert_pem)
         doc = kubereach(kc)
-        agree(doc, kc, tmp_path)
+        agree(kubectl, doc, kc, tmp_path)
     assert blockers(doc) == ["tls.ca_mismatch"]
 
 
-def test_intercepting_ca(tmp_path, ca):
+def test_intercepting_ca(tmp_path, ca, kubectl):
     middlebox = pki.make_ca("Contoso TLS Inspection Root CA", "Contoso")
     leaf = pki.make_server_cert(middlebox, HOST, [HOST], [])
     with apiserver(tmp_path, leaf, token=TOKEN) as port:
         kc = write_kubeconfig(tmp_path / "kc", port, ca.cert_pem)
         doc = kubereach(kc)
-        agree(doc, kc, tmp_path)
+        agree(kubectl, doc, kc, tmp_path)
     assert blockers(doc) == ["tls.intercepted"]
 
 
-def test_block_page_behind_a_valid_certificate(tmp_path, ca):
+def test_intercepting_ca_that_this_machine_trusts(tmp_path, ca, kubectl):
+    """A corporate root with a plain name, trusted through SSL_CERT_FILE, re-signing a copy of
+    the API server's names: only the machine's trust in it tells the middlebox apart."""
+    corporate = pki.make_ca("Corp Root CA 2", "Example Corp")
+    (tmp_path / "roots.pem").write_bytes(corporate.cert_pem)
+    names = [HOST, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+             "kubernetes.default.svc.cluster.local"]
+    leaf = pki.make_server_cert(corporate, "kube-apiserver", names, ["10.0.0.1"])
+    with apiserver(tmp_path, leaf, token=TOKEN) as port:
+        kc = write_kubeconfig(tmp_path / "kc", port, ca.cert_pem)
+        trusted = kubereach(kc, env={"SSL_CERT_FILE": str(tmp_path / "roots.pem")})
+        untrusted = kubereach(kc)
+        agree(kubectl, trusted, kc, tmp_path)
+    assert blockers(trusted) == ["tls.intercepted"]
+    assert blockers(untrusted) == ["tls.ca_mismatch"]
+
+
+def test_block_page_behind_a_valid_certificate(tmp_path, ca, kubectl):
     leaf = pki.make_server_cert(ca, "apiserver", [HOST], [])
     with apiserver(tmp_path, leaf, mode="blockpage") as port:
         kc = write_kubeconfig(tmp_path / "kc", port, ca.cert_pem)
         doc = kubereach(kc)
-        agree(doc, kc, tmp_path)
+        agree(kubectl, doc, kc, tmp_path)
     assert blockers(doc) == ["http.not_kubernetes"]
 
 
-def test_refused(tmp_path, ca):
+def test_refused(tmp_path, ca, kubectl):
     kc = write_kubeconfig(tmp_path / "kc", closed_port(), ca.cert_pem)
     doc = kubereach(kc)
-    agree(doc, kc, tmp_path)
+    agree(kubectl, doc, kc, tmp_path)
     assert blockers(doc) == ["net.refused"]
 
 
-def test_insecure_flag_next_to_a_ca_is_refused_by_kubectl(tmp_path, ca):
+def test_insecure_flag_next_to_a_ca_is_refused_by_kubectl(tmp_path, ca, kubectl):
     leaf = pki.make_server_cert(ca, "apiserver", [HOST], [])
     with apiserver(tmp_path, leaf, token=TOKEN) as port:
         kc = write_kubeconfig(tmp_path / "kc", port, ca.cert_pem, **{"insecure-skip-tls-verify": True})
         doc = kubereach(kc)
-        agree(doc, kc, tmp_path)
+        agree(kubectl, doc, kc, tmp_path)
     assert blockers(doc) == ["kubeconfig.invalid"]

@@ -139,9 +139,14 @@ def disagreements(prep: Prepared, kubectl: KubectlOutcome | None,
     blockers = diag.codes("blocker")
     if truth and blockers:
         out.append(f"blockers on a reachable path: {sorted(blockers)}")
-    missing = exp.blockers - blockers
+    # Exact, not a subset: an extra blocker is a wrong cause told to the user, as bad as
+    # a missing one.
+    missing, extra = exp.blockers - blockers, blockers - exp.blockers
     if missing:
         out.append(f"missing blocker(s) {sorted(missing)}; blockers were {sorted(blockers)}")
+    if extra and not truth:  # on a reachable path the line above already names them all
+        out.append(f"unexpected blocker(s) {sorted(extra)}; expected exactly "
+                   f"{sorted(exp.blockers)}")
     warnings = diag.codes("warning")
     if exp.warnings - warnings:
         out.append(f"missing warning(s) {sorted(exp.warnings - warnings)}; "

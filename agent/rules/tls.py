@@ -16,13 +16,29 @@ INSPECTION_VENDORS = ("zscaler", "netskope", "palo alto", "fortinet", "fortigate
                       "mcafee web", "skyhigh", "inspection", "interception", "ssl decrypt", "proxy")
 
 
-def intercepted(facts: dict) -> bool:
-    """A certificate for our name from an issuer that is not the cluster CA: the cluster CA
-    signs its own serving certificate, so another issuer means someone else answered."""
+def vendor_issuer(facts: dict) -> bool:
     issuer = str(facts.get("issuer") or "").lower()
-    if any(v in issuer for v in INSPECTION_VENDORS):
+    return any(v in issuer for v in INSPECTION_VENDORS)
+
+
+def intercepted(facts: dict) -> bool:
+    """Of a certificate the kubeconfig's CA refused: did a middlebox re-sign it, rather than
+    the cluster's CA change? An issuer name unlike the kubeconfig CA's proves neither (a
+    kubeconfig from another cluster has another CA name too), so it takes stronger evidence.
+    A chain this machine's trust store accepts is a middlebox's on its own: a cluster's CA is
+    not there, and middleboxes often copy the real certificate's names, in-cluster ones
+    included. A vendor-like issuer name counts only with the SANs agreeing: an API server's
+    certificate carries the in-cluster names (kubernetes, kubernetes.default.svc...)."""
+    if facts.get("verifies_with_system_trust"):
         return True
-    return facts.get("issuer_is_a_kubeconfig_ca_name") is False and bool(facts.get("name_matches"))
+    return vendor_issuer(facts) and not facts.get("sans_have_in_cluster_names")
+
+
+def _interception_evidence(facts: dict) -> str:
+    if facts.get("verifies_with_system_trust"):
+        return "this machine's trust store accepts its chain, and a cluster's own CA is not in that store"
+    return ("its issuer is named like a TLS-inspection product, and it carries none of the "
+            "in-cluster names (kubernetes, kubernetes.default.svc...) an API server's certificate has")
 
 
 def _cert_line(facts: dict) -> str:
@@ -51,8 +67,8 @@ def tls_intercepted(obs: Observations) -> Iterator[Hit]:
         if intercepted(dict(r.facts)):
             yield Hit(r.subject,
                       f"{_cert_line(r.facts)}. The issuer is not the cluster CA in the kubeconfig "
-                      f"({', '.join(r.facts.get('kubeconfig_ca_subjects') or ['none'])}), yet the "
-                      "certificate is for this name: something on the path re-signs TLS.",
+                      f"({', '.join(r.facts.get('kubeconfig_ca_subjects') or ['none'])}), and "
+                      f"{_interception_evidence(r.facts)}: something on the path re-signs TLS.",
                       (evidence(r, f"issuer {r.facts.get('issuer')}"),), fix_args={"host": obs.target.host})
 
 
@@ -66,6 +82,9 @@ def ca_mismatch(obs: Observations) -> Iterator[Hit]:
         same_name = r.facts.get("issuer_is_a_kubeconfig_ca_name")
         why = (" The issuer has the same name as the kubeconfig's CA but a different key: the CA was "
                "rotated, or the cluster was recreated." if same_name else "")
+        if r.facts.get("sans_have_in_cluster_names"):
+            why += (" It carries the in-cluster names (kubernetes.default.svc...) an API server's own "
+                    "certificate has.")
         yield Hit(r.subject, f"{_cert_line(r.facts)}, and it does not verify against "
                   f"{obs.target.ca_source}: {r.failure.detail}.{why}", (evidence(r),))
 

@@ -110,6 +110,20 @@ def test_tls_other_issuer_for_our_name_is_intercepted(issuer):
     assert blockers(o) == ["tls.intercepted"]
 
 
+@pytest.mark.parametrize(("issuer", "in_cluster", "system_trust", "code"), [
+    ("CN=kubernetes", False, False, "tls.ca_mismatch"),  # another cluster's CA: a name proves nothing
+    ("CN=kubernetes", True, None, "tls.ca_mismatch"),  # trust store unknown: no evidence of a middlebox
+    ("CN=Corp Root,O=Example", True, True, "tls.intercepted"),  # the machine trusts it: a middlebox copied names
+    ("CN=ZSCALER ROOT CA", False, None, "tls.intercepted"),  # vendor names match in any case
+    ("CN=Zscaler Root CA", True, False, "tls.ca_mismatch"),  # an API server's own names outweigh a name
+])
+def test_tls_interception_needs_more_than_another_issuer_name(issuer, in_cluster, system_trust, code):
+    o = b.obs(b.dns(addrs=["10.1.0.4"]), b.step("tcp", "10.1.0.4"),
+              _tls_fail("tls.ca_mismatch", issuer=issuer, issuer_is_a_kubeconfig_ca_name=False, name_matches=True,
+                        sans_have_in_cluster_names=in_cluster, verifies_with_system_trust=system_trust))
+    assert blockers(o) == [code]
+
+
 @pytest.mark.parametrize(("kind", "code"), [("tls.name_mismatch", "tls.name_mismatch"), ("tls.expired", "tls.expired"),
                                             ("tls.handshake_failed", "tls.handshake_failed"),
                                             ("tls.timeout", "tls.handshake_failed")])

@@ -1,6 +1,6 @@
 """Cloud context end to end: the lab's scenarios with an inventory that describes the lab
 truthfully (its VNets, peering, private DNS zone and link), composed from the real ARM
-payloads in ../shared/fixtures. kubereach must name the cloud-level cause."""
+payloads in tests/fixtures. kubereach must name the cloud-level cause."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from agent.lab import addresses as A
 from agent.lab.runner import diagnose_missing, run_diagnose
 from agent.lab.scenarios import by_name, prepared
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SUB = "00000000-0000-0000-0000-000000000000"
 NET_RG = "kreach-net"
 NODE_RG = "MC_kreach_kreach_westeurope"
@@ -25,8 +25,6 @@ VNETS = {"cluster-vnet": A.CLUSTER_NET, "peer-vnet": A.PEER_NET, "hub-vnet": A.H
 
 
 def _load(name: str) -> dict:
-    if not FIXTURES.is_dir():
-        pytest.skip(f"real cloud fixtures not found at {FIXTURES}")
     return copy.deepcopy(json.loads((FIXTURES / name).read_text()))
 
 

@@ -1,4 +1,4 @@
-"""Real cloud payloads from ../shared/fixtures (see its SOURCES.md), beside the repository."""
+"""Real cloud payloads from tests/fixtures (see its SOURCES.md for where each came from)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,12 @@ from typing import Any
 
 import pytest
 
-FIXTURES = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
 @pytest.fixture
 def fixture_json() -> Callable[[str], Any]:
     """Load a fixture by file name (a fresh copy each call, safe to modify)."""
-    if not FIXTURES.is_dir():
-        pytest.skip(f"real cloud fixtures not found at {FIXTURES} (shared/ beside the repo)")
 
     def load(name: str) -> Any:
         return copy.deepcopy(json.loads((FIXTURES / name).read_text()))
@@ -27,6 +25,4 @@ def fixture_json() -> Callable[[str], Any]:
 
 @pytest.fixture
 def fixtures_dir() -> Path:
-    if not FIXTURES.is_dir():
-        pytest.skip(f"real cloud fixtures not found at {FIXTURES} (shared/ beside the repo)")
     return FIXTURES

@@ -8,8 +8,6 @@ import json
 import re
 from pathlib import Path
 
-import pytest
-
 from agent.cloud.ci import CiRunner
 from agent.cloud.cluster import parse_cluster
 from agent.cloud.context import CloudContext
@@ -24,9 +22,7 @@ from agent.rules.model import Evidence, Finding, Severity
 from agent.target import Target
 from probes.base import Attempt, Failure, ProbeResult, Status, address_class
 
-FIXTURES = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"
-pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(),
-                                reason=f"real cloud fixtures not found at {FIXTURES}")
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 PRIVATE = "azure_aks_managedcluster_private_system-dns_public-fqdn-enabled_2024-09-01_spec-example.json"
 STOPPABLE = "azure_aks_managedcluster_private_system-dns_public-fqdn-enabled_2021-10-01_azcli-recording.json"
