@@ -11,7 +11,6 @@ the :class:`CloudContext` it returns, which the caller puts in
     imds.py       Azure Instance Metadata Service: this VM, a managed-identity token
     arm.py        ARM REST reads of the cluster and its network
     egress.py     the public IP this client leaves from
-    ci.py         hosted CI runners, told by their environment
     context.py    CloudContext and load_cloud_context
 """
 

@@ -21,7 +21,6 @@ from netaddr import AddrFormatError, IPNetwork
 
 from agent.cloud import arm as arm_api
 from agent.cloud.arm import ARM_URL, Arm
-from agent.cloud.ci import CiRunner, detect_ci
 from agent.cloud.cluster import AKS, ClusterFacts, NotAClusterError, parse_cluster
 from agent.cloud.egress import (
     SOURCE_IMDS,
@@ -42,6 +41,7 @@ from agent.cloud.imds import (
 )
 from agent.cloud.inventory import Inventory, InventoryParseError, parse_inventory
 from agent.errors import InventoryError, UsageError
+from probes.ci import CiRunner, detect_ci
 
 AZURE_DNS_IP = "168.63.129.16"
 DISCOVER_MODES = ("off", "auto", "azure")

@@ -165,8 +165,9 @@ def private_endpoint_addresses(obs: Observations, v: View) -> list[str]:
 
 
 def hosted_ci(obs: Observations, v: View) -> tuple[str, bool] | None:
-    """(runner name, hosted) when the vantage probe or the environment says this is a
-    vendor-hosted CI runner."""
+    """(runner name, hosted) when this is a vendor-hosted CI runner. The vantage probe and
+    the cloud context both carry :func:`probes.ci.detect_ci`'s answer; the probe's is read
+    first because it saw the environment the probes ran in."""
     vantage = obs.one("vantage")
     ci = vantage.facts.get("ci") if vantage is not None else None
     if isinstance(ci, dict) and ci.get("name"):

@@ -8,7 +8,6 @@ import httpx
 import pytest
 
 from agent.cloud import load_cloud_context
-from agent.cloud.ci import detect_ci
 from agent.cloud.egress import SOURCE_OPTION, SOURCE_URL, parse_ip_answer
 from agent.errors import InventoryError, UsageError
 
@@ -138,17 +137,3 @@ def test_explicit_egress_ip_wins_over_the_url():
     ctx = load_cloud_context(env={}, transport=httpx.MockTransport(handler),
                              egress_ip="198.51.100.1", egress_ip_url="https://ip.test/")
     assert ctx.egress.address == "198.51.100.1"
-
-
-@pytest.mark.parametrize("env, expected", [
-    ({"GITHUB_ACTIONS": "true", "RUNNER_ENVIRONMENT": "github-hosted"}, ("github-actions", True)),
-    ({"GITHUB_ACTIONS": "true", "RUNNER_ENVIRONMENT": "self-hosted"}, ("github-actions", False)),
-    ({"GITHUB_ACTIONS": "true"}, ("github-actions", None)),
-    ({"TF_BUILD": "True", "AGENT_ISSELFHOSTED": "0"}, ("azure-pipelines", True)),
-    ({"TF_BUILD": "True", "AGENT_ISSELFHOSTED": "1"}, ("azure-pipelines", False)),
-    ({"TF_BUILD": "True", "AGENT_NAME": "Azure Pipelines 3"}, ("azure-pipelines", True)),
-    ({"CI": "true"}, None),
-])
-def test_ci_detection(env, expected):
-    found = detect_ci(env)
-    assert (found and (found.name, found.hosted)) == expected

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from agent.cloud.ci import CiRunner
 from agent.cloud.cluster import parse_cluster
 from agent.cloud.context import CloudContext
 from agent.cloud.egress import SOURCE_OPTION, EgressIp
@@ -22,6 +21,7 @@ from agent.rules.engine import annotate_explained, evaluate
 from agent.rules.model import Evidence, Finding, Severity
 from agent.target import Target
 from probes.base import Attempt, Failure, ProbeResult, Status, address_class
+from probes.ci import CiRunner
 
 FIXTURES = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"
 pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(),
