@@ -9,22 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from netaddr import AddrFormatError, IPNetwork, cidr_merge
-
 from agent.observations import Observations
 from agent.rules.cloud_view import (
     View,
     aks_target,
     blocked_tcp,
     connected_tcp,
-    in_ranges,
     kubectl_addresses,
     tcp_evidence,
     view,
     why_sentence,
 )
 from agent.rules.model import Evidence, Hit, Severity, rule
-from probes.base import address_class
+from probes.base import address_class, in_ranges, ip_network, merged_ranges
 
 AKS_RANGE_LIMIT = 200
 NEAR_LIMIT = 180
@@ -40,13 +37,6 @@ def _private_path(obs: Observations, v: View) -> bool:
 
 def _public_addresses(obs: Observations) -> list[str]:
     return [a for a in kubectl_addresses(obs) if address_class(a) == "public"]
-
-
-def _network(text: str) -> IPNetwork | None:
-    try:
-        return IPNetwork(text)
-    except (AddrFormatError, ValueError):
-        return None
 
 
 def _update_command(v: View, ranges: list[str]) -> str:
@@ -146,7 +136,7 @@ def range_not_aligned(obs: Observations) -> Iterator[Hit]:
     if v.cluster is not None:
         ranges += v.cluster.public_access_cidrs
     for text in dict.fromkeys(ranges):
-        network = _network(text)
+        network = ip_network(text)
         if network is None or network.ip == network.network:
             continue
         yield Hit(
@@ -175,7 +165,7 @@ def ranges_near_limit(obs: Observations) -> Iterator[Hit]:
     ranges = v.aks.authorized_ranges
     if len(ranges) < NEAR_LIMIT:
         return
-    merged = len(cidr_merge([n for r in ranges if (n := _network(r)) is not None]))
+    merged = len(merged_ranges(ranges))
     yield Hit(
         subject=v.aks.name or v.host,
         detail=(f"{len(ranges)} authorized ranges are set; AKS accepts at most "

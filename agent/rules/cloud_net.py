@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from netaddr import IPSet
-
 from agent.cloud.inventory import Peering, VNet
 from agent.cloud.topology import (
     DIRECT_BROKEN,
@@ -36,6 +34,7 @@ from agent.rules.cloud_view import (
     why_sentence,
 )
 from agent.rules.model import Evidence, Hit, Severity, rule
+from probes.base import overlap
 
 
 def _paths(obs: Observations) -> Iterator[tuple[View, str, Path]]:
@@ -92,8 +91,8 @@ def _repair(problem: LegProblem) -> str:
 
 
 def _overlap(a: VNet, b: VNet) -> str | None:
-    common = IPSet(a.prefixes) & IPSet(b.prefixes)
-    return ", ".join(str(c) for c in common.iter_cidrs()) if common else None
+    common = overlap(a.prefixes, b.prefixes)
+    return ", ".join(common) if common else None
 
 
 @rule(

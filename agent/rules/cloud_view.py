@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from netaddr import AddrFormatError, IPAddress, IPNetwork, IPSet
-
 from agent.cloud.cluster import AKS, ClusterFacts
 from agent.cloud.context import CloudContext
 from agent.cloud.fields import norm_id
@@ -178,13 +176,6 @@ def hosted_ci(obs: Observations, v: View) -> tuple[str, bool] | None:
 
 
 RUNNER_NAMES = {"github-actions": "GitHub-hosted runner", "azure-pipelines": "Microsoft-hosted agent"}
-
-
-def in_ranges(address: str, ranges: Iterable[str]) -> bool:
-    try:
-        return IPAddress(address) in IPSet(IPNetwork(r) for r in ranges)
-    except (AddrFormatError, ValueError):
-        return False
 
 
 def vnet_label(vnet: VNet) -> str:

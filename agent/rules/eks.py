@@ -19,14 +19,13 @@ from agent.rules.cloud_view import (
     connected_tcp,
     dns_evidence,
     dns_failure,
-    in_ranges,
     kubectl_addresses,
     tcp_evidence,
     view,
     why_sentence,
 )
 from agent.rules.model import Evidence, Hit, Severity, rule
-from probes.base import address_class
+from probes.base import address_class, in_ranges
 
 
 def _eks(obs: Observations) -> tuple[View, ClusterFacts] | None:
