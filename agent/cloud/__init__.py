@@ -6,7 +6,9 @@ the :class:`CloudContext` it returns, which the caller puts in
 ``Observations.context["cloud"]``.
 
     cluster.py    az aks show / ARM managedCluster / aws eks describe-cluster -> ClusterFacts
-    inventory.py  ARM and CLI resources -> Inventory (VNets, peerings, zones, links, ...)
+    inventory.py  ARM and CLI resources -> Inventory (VNets, peerings, zones, links, ...);
+                  its model, document kinds, Azure and AWS parsers in inventory_*.py
+    fields.py     reading cloud JSON: spelling-tolerant, strict about types
     topology.py   which VNet an address is in; the peering path between two VNets
     imds.py       Azure Instance Metadata Service: this VM, a managed-identity token
     arm.py        ARM REST reads of the cluster and its network

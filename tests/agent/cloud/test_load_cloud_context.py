@@ -1,4 +1,4 @@
-"""load_cloud_context: files and folders, option validation, egress IP, CI detection."""
+"""load_cloud_context: files and folders, option validation, egress IP."""
 
 from __future__ import annotations
 
@@ -137,3 +137,20 @@ def test_explicit_egress_ip_wins_over_the_url():
     ctx = load_cloud_context(env={}, transport=httpx.MockTransport(handler),
                              egress_ip="198.51.100.1", egress_ip_url="https://ip.test/")
     assert ctx.egress.address == "198.51.100.1"
+
+
+def test_cluster_file_with_a_wrong_field_type_is_exit_2_in_one_line(tmp_path, capsys):
+    from agent import cli
+
+    doc = {"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/"
+                 "managedClusters/aks1", "name": "aks1",
+           "properties": {"apiServerAccessProfile": {"enablePrivateCluster": True,
+                                                     "privateDNSZone": 5}}}
+    cluster = write(tmp_path / "aks.json", doc)
+    with pytest.raises(InventoryError, match="AKS cluster aks1: privateDNSZone is a number"):
+        load_cloud_context(cluster_path=cluster, env={})
+    code = cli.main(["diagnose", "--server", "https://127.0.0.1:1", "--cluster", cluster,
+                     "--discover", "off"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert f"--cluster {cluster}: AKS cluster aks1: privateDNSZone is a number, not a string" in err
