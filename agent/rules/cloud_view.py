@@ -197,6 +197,26 @@ def names(items: Iterable[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def inside_vpc(v: View, cluster: ClusterFacts) -> bool | None:
+    """Whether a client address is in the cluster's VPC or an actively peered one; None when
+    the inventory does not describe the VPC."""
+    inv = v.ctx.inventory
+    vpc = inv.vpc(cluster.vpc_id or "")
+    if vpc is None:
+        return None
+    joined = {cluster.vpc_id}
+    for pcx in inv.vpc_peerings:
+        if pcx.status == "active" and cluster.vpc_id in (pcx.requester_vpc, pcx.accepter_vpc):
+            joined |= {pcx.requester_vpc, pcx.accepter_vpc}
+    vpcs = [x for x in inv.vpcs if x.id in joined]
+    return any(x.contains(ip) for x in vpcs for ip in v.client_ips)
+
+
+def eks_target(cluster: ClusterFacts) -> str:
+    """The options that name an EKS cluster in aws eks commands."""
+    return f"--region {cluster.location or '<region>'} --name {cluster.name}"
+
+
 def aks_target(v: View) -> tuple[str, str]:
     """(resource group, cluster name) for az commands, placeholders when unknown."""
     if v.aks is not None:
