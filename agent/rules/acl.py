@@ -83,9 +83,7 @@ def aks_allowlist(obs: Observations, v: View) -> Allowlist | None:
     rg, name = aks_target(v)
 
     def fix_args(add: str) -> dict[str, str]:
-        return {"add": add, "command": (f"az aks update -g {rg} -n {name} "
-                                        f"--api-server-authorized-ip-ranges "
-                                        f"{','.join([*existing, add])}")}
+        return {"add": add, "rg": rg, "name": name, "ranges": ",".join([*existing, add])}
 
     return Allowlist(
         provider=AKS,
@@ -153,7 +151,8 @@ def denied(obs: Observations, v: View, allowed: Allowlist | None) -> Iterator[Hi
     "acl.source_ip_not_authorized",
     Severity.BLOCKER,
     "Egress IP not in the API server's authorized IP ranges",
-    "Add {add} to the authorized ranges (the list is replaced, so pass all of it): {command}",
+    "Add {add} to the authorized ranges (the list is replaced, so pass all of it): az aks update "
+    "-g {rg} -n {name} --api-server-authorized-ip-ranges {ranges}",
 )
 def source_ip_not_authorized(obs: Observations) -> Iterator[Hit]:
     v = view(obs)

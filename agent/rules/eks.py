@@ -95,7 +95,9 @@ def eks_public_cidr_denied(obs: Observations) -> Iterator[Hit]:
     "cloud.eks_private_dns_disabled",
     Severity.WARNING,
     "EKS private endpoint name cannot resolve inside the VPC",
-    "{commands}",
+    "Let the VPC's Route 53 resolver answer the private endpoint's name: turn on DNS support and "
+    "DNS hostnames for VPC {vpc} (aws ec2 modify-vpc-attribute) and give it DHCP options whose "
+    "domain-name-servers include AmazonProvidedDNS:\n{commands}",
 )
 def eks_private_dns_disabled(obs: Observations) -> Iterator[Hit]:
     found = _eks(obs)
@@ -128,7 +130,7 @@ def eks_private_dns_disabled(obs: Observations) -> Iterator[Hit]:
                 f"{cluster.vpc_id} {' and '.join(problems)}, so clients in the VPC get the "
                 f"public addresses or nothing."),
         evidence=tuple(Evidence("cloud", cluster.vpc_id, p) for p in problems),
-        fix_args={"commands": "\n".join(commands)},
+        fix_args={"vpc": cluster.vpc_id, "commands": "\n".join(commands)},
     )
 
 

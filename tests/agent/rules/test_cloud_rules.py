@@ -569,8 +569,9 @@ def test_eks_vpc_dns_attributes():
     f = findings(observe(context(support, hostnames, cluster=EKS_BOTH), host=host))
     hit = f["cloud.eks_private_dns_disabled"]
     assert "enableDnsHostnames is false" in hit.detail
-    assert hit.fix == ("aws ec2 modify-vpc-attribute --vpc-id vpc-0012b8e1cc0abb17d "
-                       "--enable-dns-hostnames '{\"Value\":true}'")
+    assert hit.fix.startswith("Let the VPC's Route 53 resolver answer the private endpoint's name")
+    assert hit.fix.endswith(":\naws ec2 modify-vpc-attribute --vpc-id vpc-0012b8e1cc0abb17d "
+                            "--enable-dns-hostnames '{\"Value\":true}'")
     support["EnableDnsSupport"]["Value"] = True
     hostnames["EnableDnsHostnames"]["Value"] = True
     assert "cloud.eks_private_dns_disabled" not in findings(
