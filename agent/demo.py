@@ -20,6 +20,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from agent.lab.runner import find_kubectl
+from agent.redact import scrub
 
 DEMO_SCENARIOS = (
     "healthy-inside",
@@ -54,12 +55,6 @@ def _signals_end_the_run() -> Iterator[None]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
-
-
-def _scrub(text: str, secrets: tuple[str, ...]) -> str:
-    for s in secrets:
-        text = text.replace(s, "REDACTED")
-    return text
 
 
 def _wrap(text: str, indent: int) -> str:
@@ -125,10 +120,10 @@ def _run_all(lab: Any, out: TextIO, *, timeout_s: float, kubectl: str | None) ->
         if k is not None:
             k_state = "succeeded" if k.ok else "FAILED"
             out.write(_wrap(f"kubectl    {k_state} in {k.duration_s:.1f} s: "
-                            f"{_scrub(k.summary, secrets)[:160]}", 6) + "\n")
+                            f"{scrub(k.summary, secrets)[:160]}", 6) + "\n")
         if d.report is None:
             out.write(_wrap(f"kubereach  no report (exit {d.returncode}): "
-                            f"{_scrub(d.stderr.strip(), secrets)[-200:]}", 6) + "\n\n")
+                            f"{scrub(d.stderr.strip(), secrets)[-200:]}", 6) + "\n\n")
             continue
         # Without kubectl, the scenario's own expectation stands in for it.
         kubectl_ok = k.ok if k is not None else scenario.expect.kubectl_ok
@@ -146,9 +141,9 @@ def _run_all(lab: Any, out: TextIO, *, timeout_s: float, kubectl: str | None) ->
             if f.get("severity") == "info" and f.get("code") != "proxy.in_path":
                 continue
             line = f"{f.get('severity')} {f.get('code')}: {f.get('title')}"
-            out.write(_wrap(_scrub(line, secrets), 8) + "\n")
+            out.write(_wrap(scrub(line, secrets), 8) + "\n")
             if f.get("severity") == "blocker" and f.get("fix"):
-                out.write(_wrap("fix: " + _scrub(str(f["fix"]), secrets), 10) + "\n")
+                out.write(_wrap("fix: " + scrub(str(f["fix"]), secrets), 10) + "\n")
         out.write("\n")
         out.flush()
     judge = "agreed with kubectl" if kubectl else "matched what the lab built"

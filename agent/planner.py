@@ -211,7 +211,7 @@ class _Plan:
                            then=after_connect)
 
 
-def _dials(results: Sequence[ProbeResult], decision: proxy.ProxyDecision) -> tuple[str, ...]:
+def kubectl_dials(results: Sequence[ProbeResult], decision: proxy.ProxyDecision) -> tuple[str, ...]:
     """The addresses kubectl would dial: the system resolver's, unless a proxy resolves."""
     if decision.used:
         return ()
@@ -307,7 +307,7 @@ def diagnose(request: Request, *, env: Mapping[str, str],
 
     runner.wait()
     results = runner.results()
-    dials = _dials(results, decision)
+    dials = kubectl_dials(results, decision)
     cloud = None
     if cloud_inputs is not None and found is not None:
         from agent.cloud.context import assemble

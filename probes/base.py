@@ -22,10 +22,12 @@ Failure kinds, by area (a kind is never renamed, only added)::
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+
+from netaddr import AddrFormatError, IPAddress, IPNetwork, IPSet, cidr_merge
 
 JSONValue = Any  # str | int | float | bool | None | list | dict of those
 
@@ -89,6 +91,11 @@ def skipped(probe: str, subject: str, reason: str, **kw: Any) -> ProbeResult:
     return ProbeResult(probe, subject, Status.SKIPPED, 0.0, reason=reason, **kw)
 
 
+# --- addresses and ranges: the project's one set of IP helpers ---------------------------
+# Single addresses go through the standard library's ipaddress, which accepts IPv6 scope ids
+# (fe80::1%eth0, as resolv.conf may list a nameserver) that netaddr rejects; ranges go through
+# netaddr, the project's IP library, for prefixes with host bits as written, sets and merging.
+
 _SHARED = ipaddress.ip_network("100.64.0.0/10")
 _ULA = ipaddress.ip_network("fc00::/7")
 _RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
@@ -133,6 +140,47 @@ def address_class(address: str) -> str:
     if ip.version == 6 and ip in _ULA:
         return "private"
     return "public"
+
+
+def valid_ip(text: object) -> str | None:
+    """The address in canonical form ("2001:db8::1"), or None when ``text`` is not one."""
+    try:
+        return str(IPAddress(text.strip())) if isinstance(text, str) else None
+    except (AddrFormatError, ValueError):
+        return None
+
+
+def ip_network(text: object) -> IPNetwork | None:
+    """A prefix as written, host bits kept ("10.0.0.90/29"); None when ``text`` is not one."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return IPNetwork(text)
+    except (AddrFormatError, ValueError, TypeError):
+        return None
+
+
+def in_ranges(address: str, ranges: Iterable[str]) -> bool:
+    """Whether ``address`` is in any of ``ranges``; what is not a prefix matches nothing."""
+    try:
+        ip = IPAddress(address)
+    except (AddrFormatError, ValueError, TypeError):
+        return False
+    return any(n is not None and ip in n for n in map(ip_network, ranges))
+
+
+def _valid(ranges: Iterable[str]) -> list[IPNetwork]:
+    return [n for n in map(ip_network, ranges) if n is not None]
+
+
+def merged_ranges(ranges: Iterable[str]) -> list[str]:
+    """The fewest CIDRs covering the same addresses as ``ranges`` (prefixes only)."""
+    return [str(n) for n in cidr_merge(_valid(ranges))]
+
+
+def overlap(a: Iterable[str], b: Iterable[str]) -> list[str]:
+    """The CIDRs that ranges ``a`` and ranges ``b`` have in common."""
+    return [str(n) for n in (IPSet(_valid(a)) & IPSet(_valid(b))).iter_cidrs()]
 
 
 @dataclass(frozen=True)

@@ -10,31 +10,13 @@ from __future__ import annotations
 import fcntl
 import socket
 import struct
-from collections.abc import Mapping
 from pathlib import Path
 
 from probes.base import ProbeContext, ProbeResult, Status
+from probes.ci import detect_ci
 
 _SIOCGIFADDR = 0x8915
 _SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-
-
-def ci_runner(env: Mapping[str, str]) -> dict | None:
-    """Which CI system, and whether its runner is hosted by the vendor (an egress IP that
-    changes and no path into a private network)."""
-    if env.get("GITHUB_ACTIONS") == "true":
-        return {"name": "github-actions", "hosted": env.get("RUNNER_ENVIRONMENT") == "github-hosted"}
-    if env.get("TF_BUILD", "").lower() == "true":
-        agent = env.get("AGENT_NAME", "")
-        hosted = agent.startswith(("Azure Pipelines", "Hosted Agent", "Hosted "))
-        return {"name": "azure-pipelines", "hosted": hosted}
-    if env.get("GITLAB_CI") == "true":
-        return {"name": "gitlab-ci", "hosted": None}
-    if env.get("JENKINS_URL"):
-        return {"name": "jenkins", "hosted": False}
-    if env.get("CI") == "true" or env.get("CI") == "1":
-        return {"name": "unknown-ci", "hosted": None}
-    return None
 
 
 def ipv4_addresses() -> list[str]:
@@ -80,6 +62,6 @@ def probe(ctx: ProbeContext) -> ProbeResult:
         "pod": bool(env.get("KUBERNETES_SERVICE_HOST")),
         "namespace": namespace,
         "aks_command_invoke": namespace == "aks-command",
-        "ci": ci_runner(env),
+        "ci": runner.as_facts() if (runner := detect_ci(env)) is not None else None,
     }
     return ProbeResult("vantage", str(facts["hostname"]), Status.OK, 0.0, facts=facts)

@@ -6,12 +6,13 @@ the :class:`CloudContext` it returns, which the caller puts in
 ``Observations.cloud``.
 
     cluster.py    az aks show / ARM managedCluster / aws eks describe-cluster -> ClusterFacts
-    inventory.py  ARM and CLI resources -> Inventory (VNets, peerings, zones, links, ...)
+    inventory.py  ARM and CLI resources -> Inventory (VNets, peerings, zones, links, ...);
+                  its model, document kinds, Azure and AWS parsers in inventory_*.py
+    fields.py     reading cloud JSON: spelling-tolerant, strict about types
     topology.py   which VNet an address is in; the peering path between two VNets
     imds.py       Azure Instance Metadata Service: this VM, a managed-identity token
     arm.py        ARM REST reads of the cluster and its network
     egress.py     the public IP this client leaves from
-    ci.py         hosted CI runners, told by their environment
     context.py    CloudContext and load_cloud_context
 """
 

@@ -16,7 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from agent.cloud.fields import flag, parse_id, pick, props, strings
+from agent.cloud.fields import (
+    FieldError,
+    boolean,
+    obj,
+    parse_id,
+    pick,
+    props,
+    string_list,
+    text,
+)
 
 AKS = "aks"
 EKS = "eks"
@@ -124,60 +133,79 @@ def _looks_aks(doc: Mapping[str, Any]) -> bool:
 
 
 def parse_aks(doc: Mapping[str, Any]) -> ClusterFacts:
+    try:
+        return _parse_aks(doc)
+    except FieldError as exc:
+        raise NotAClusterError(f"AKS cluster {_label(doc)}: {exc}") from None
+
+
+def _parse_aks(doc: Mapping[str, Any]) -> ClusterFacts:
+    obj(doc, "properties")  # a `properties` that is not an object is an error, not "flattened"
     p = props(doc)
     source = "arm" if isinstance(pick(doc, "properties"), Mapping) else "azcli"
-    access = pick(p, "apiServerAccessProfile", default={})
-    rid = pick(doc, "id")
-    parsed = parse_id(rid) if isinstance(rid, str) else None
-    power = pick(pick(p, "powerState"), "code")
+    access = obj(p, "apiServerAccessProfile")
+    rid = text(doc, "id")
+    parsed = parse_id(rid) if rid else None
     return ClusterFacts(
         provider=AKS,
         source=source,
-        name=str(pick(doc, "name") or (parsed.name if parsed else "") or ""),
-        resource_id=rid if isinstance(rid, str) else None,
+        name=text(doc, "name") or (parsed.name if parsed else "") or "",
+        resource_id=rid,
         subscription=parsed.subscription if parsed else None,
-        resource_group=pick(doc, "resourceGroup") or (parsed.resource_group if parsed else None),
-        location=pick(doc, "location"),
-        provisioning_state=pick(p, "provisioningState"),
-        power_state=power if isinstance(power, str) else None,
-        private=bool(flag(pick(access, "enablePrivateCluster"))),
-        fqdn=_lower(pick(p, "fqdn")),
-        private_fqdn=_lower(pick(p, "privateFQDN")),
-        public_fqdn_enabled=flag(pick(access, "enablePrivateClusterPublicFQDN")),
-        private_dns_zone=pick(access, "privateDNSZone"),
-        authorized_ranges=strings(pick(access, "authorizedIPRanges")),
-        node_resource_group=pick(p, "nodeResourceGroup"),
-        vnet_integration=bool(flag(pick(access, "enableVnetIntegration"))),
+        resource_group=text(doc, "resourceGroup") or (parsed.resource_group if parsed else None),
+        location=text(doc, "location"),
+        provisioning_state=text(p, "provisioningState"),
+        power_state=text(obj(p, "powerState"), "code"),
+        private=bool(boolean(access, "enablePrivateCluster")),
+        fqdn=_lower(text(p, "fqdn")),
+        private_fqdn=_lower(text(p, "privateFQDN")),
+        public_fqdn_enabled=boolean(access, "enablePrivateClusterPublicFQDN"),
+        private_dns_zone=text(access, "privateDNSZone"),
+        authorized_ranges=string_list(access, "authorizedIPRanges"),
+        node_resource_group=text(p, "nodeResourceGroup"),
+        vnet_integration=bool(boolean(access, "enableVnetIntegration")),
     )
 
 
 def parse_eks(doc: Mapping[str, Any]) -> ClusterFacts:
-    vpc = pick(doc, "resourcesVpcConfig", default={})
-    arn = pick(doc, "arn")
+    try:
+        return _parse_eks(doc)
+    except FieldError as exc:
+        raise NotAClusterError(f"EKS cluster {_label(doc)}: {exc}") from None
+
+
+def _parse_eks(doc: Mapping[str, Any]) -> ClusterFacts:
+    vpc = obj(doc, "resourcesVpcConfig")
+    arn = text(doc, "arn")
     account = region = None
-    if isinstance(arn, str) and arn.count(":") >= 5:
+    if arn and arn.count(":") >= 5:
         _, _, _, region, account, _ = arn.split(":", 5)
-    endpoint = pick(doc, "endpoint")
-    host = urlsplit(endpoint).hostname if isinstance(endpoint, str) else None
-    public = flag(pick(vpc, "endpointPublicAccess"))
-    private_access = flag(pick(vpc, "endpointPrivateAccess"))
+    endpoint = text(doc, "endpoint")
+    host = urlsplit(endpoint).hostname if endpoint else None
+    public = boolean(vpc, "endpointPublicAccess")
+    private_access = boolean(vpc, "endpointPrivateAccess")
     return ClusterFacts(
         provider=EKS,
         source="awscli",
-        name=str(pick(doc, "name") or ""),
-        resource_id=arn if isinstance(arn, str) else None,
+        name=text(doc, "name") or "",
+        resource_id=arn,
         subscription=account or None,
         location=region or None,
-        provisioning_state=pick(doc, "status"),
+        provisioning_state=text(doc, "status"),
         private=public is False and bool(private_access),
         endpoint=host.lower() if host else None,
         endpoint_public_access=public,
         endpoint_private_access=private_access,
         # EKS applies 0.0.0.0/0 when public access is on and no CIDRs were given.
-        public_access_cidrs=strings(pick(vpc, "publicAccessCidrs")),
-        vpc_id=pick(vpc, "vpcId"),
-        cluster_security_group=pick(vpc, "clusterSecurityGroupId"),
+        public_access_cidrs=string_list(vpc, "publicAccessCidrs"),
+        vpc_id=text(vpc, "vpcId"),
+        cluster_security_group=text(vpc, "clusterSecurityGroupId"),
     )
+
+
+def _label(doc: Mapping[str, Any]) -> str:
+    name = pick(doc, "name")
+    return name if isinstance(name, str) and name else "description"
 
 
 def _lower(value: Any) -> str | None:

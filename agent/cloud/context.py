@@ -21,13 +21,13 @@ import httpx
 from netaddr import AddrFormatError, IPNetwork
 
 from agent.cloud.arm import ARM_URL
-from agent.cloud.ci import CiRunner, detect_ci
 from agent.cloud.cluster import AKS, ClusterFacts, NotAClusterError, parse_cluster
 from agent.cloud.discovery import Found, schedule
 from agent.cloud.egress import SOURCE_IMDS, SOURCE_OPTION, EgressIp, valid_ip
 from agent.cloud.imds import IMDS_URL, Instance
 from agent.cloud.inventory import Inventory, InventoryParseError, parse_inventory
 from agent.errors import InventoryError, UsageError
+from probes.ci import CiRunner, detect_ci
 
 AZURE_DNS_IP = "168.63.129.16"
 DISCOVER_MODES = ("off", "auto", "azure")

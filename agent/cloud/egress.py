@@ -13,9 +13,9 @@ import json
 from dataclasses import dataclass
 
 import httpx
-from netaddr import AddrFormatError, IPAddress
 
 from agent.target import redact_url
+from probes.base import valid_ip
 
 SOURCE_OPTION = "--egress-ip"
 SOURCE_URL = "--egress-ip-url"
@@ -30,14 +30,6 @@ class EgressError(Exception):
 class EgressIp:
     address: str
     source: str  # one of the SOURCE_* labels
-
-
-def valid_ip(text: str) -> str | None:
-    """The address in canonical form, or None when ``text`` is not one."""
-    try:
-        return str(IPAddress(text.strip()))
-    except (AddrFormatError, ValueError, TypeError, AttributeError):
-        return None
 
 
 def parse_ip_answer(body: str) -> str | None:

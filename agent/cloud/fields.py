@@ -32,12 +32,6 @@ def props(resource: Mapping[str, Any]) -> Mapping[str, Any]:
     return inner if isinstance(inner, Mapping) else resource
 
 
-def strings(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        return ()
-    return tuple(v for v in value if isinstance(v, str) and v)
-
-
 def flag(value: Any) -> bool | None:
     """A boolean that may arrive as JSON true/false or as "true"/"false" (IMDS, EKS
     update params)."""
@@ -46,6 +40,76 @@ def flag(value: Any) -> bool | None:
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     return None
+
+
+class FieldError(ValueError):
+    """A field is missing or of the wrong JSON type. The message names the field and the type
+    it had, never the value: a caller adds which document it was."""
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object" if isinstance(value, Mapping) else type(value).__name__
+
+
+def text(doc: Mapping[str, Any] | None, *names: str, required: bool = False) -> str | None:
+    """A string field (an absent or null one is None, or an error when ``required``)."""
+    value = pick(doc, *names)
+    if value is None:
+        if required:
+            raise FieldError(f"{names[0]} is missing")
+        return None
+    if not isinstance(value, str):
+        raise FieldError(f"{names[0]} is {_json_type(value)}, not a string")
+    return value
+
+
+def obj(doc: Mapping[str, Any] | None, *names: str) -> Mapping[str, Any]:
+    """An object field; an absent one reads as empty."""
+    value = pick(doc, *names, default={})
+    if not isinstance(value, Mapping):
+        raise FieldError(f"{names[0]} is {_json_type(value)}, not an object")
+    return value
+
+
+def objects(doc: Mapping[str, Any] | None, *names: str) -> list[Mapping[str, Any]]:
+    """A list of objects; an absent one reads as empty."""
+    value = pick(doc, *names, default=[])
+    if not isinstance(value, list):
+        raise FieldError(f"{names[0]} is {_json_type(value)}, not a list")
+    for item in value:
+        if not isinstance(item, Mapping):
+            raise FieldError(f"{names[0]} holds {_json_type(item)}, not an object")
+    return value
+
+
+def string_list(doc: Mapping[str, Any] | None, *names: str) -> tuple[str, ...]:
+    """A list of strings, empty ones dropped; an absent one reads as empty."""
+    value = pick(doc, *names, default=[])
+    if not isinstance(value, list):
+        raise FieldError(f"{names[0]} is {_json_type(value)}, not a list")
+    for item in value:
+        if not isinstance(item, str):
+            raise FieldError(f"{names[0]} holds {_json_type(item)}, not a string")
+    return tuple(v for v in value if v)
+
+
+def boolean(doc: Mapping[str, Any] | None, *names: str) -> bool | None:
+    """A :func:`flag` field; None when absent."""
+    value = pick(doc, *names)
+    if value is None:
+        return None
+    found = flag(value)
+    if found is None:
+        raise FieldError(f"{names[0]} is {_json_type(value)}, not true or false")
+    return found
 
 
 def norm_id(resource_id: str) -> str:

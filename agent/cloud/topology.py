@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from netaddr import IPAddress, IPNetwork
-
 from agent.cloud.fields import norm_id, parse_id
 from agent.cloud.inventory import Inventory, Peering, VNet
+from probes.base import in_ranges, ip_network
 
 
 @dataclass(frozen=True)
@@ -51,13 +50,12 @@ def place(inv: Inventory, address: str, subnet_prefix: str | None = None) -> Pla
 
 
 def _has_subnet(vnet: VNet, address: str, prefix: str | None) -> bool:
+    wanted = ip_network(prefix) if prefix is not None else None
     for subnet in vnet.subnets:
-        for p in subnet.prefixes:
-            network = IPNetwork(p)
-            if prefix is not None and network == IPNetwork(prefix).cidr:
-                return True
-            if prefix is None and IPAddress(address) in network:
-                return True
+        if wanted is not None and any(ip_network(p) == wanted.cidr for p in subnet.prefixes):
+            return True
+        if prefix is None and in_ranges(address, subnet.prefixes):
+            return True
     return False
 
 

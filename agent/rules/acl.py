@@ -1,37 +1,69 @@
-"""AKS API server authorized IP ranges: who may connect to the public endpoint.
+"""Who may connect to the API server's public endpoint: AKS authorized IP ranges, EKS public
+access CIDRs.
 
 A source outside the ranges is dropped silently, so kubectl sees ``i/o timeout``, not a
 refusal. The ranges do not apply to a private endpoint. AKS takes at most 200 ranges, and
 ``az aks update --api-server-authorized-ip-ranges`` replaces the whole list.
+
+Both providers filter the same way, so one piece of logic (:func:`denied`) decides whether
+the egress IP is outside the ranges and builds the hit; each provider supplies an
+:class:`Allowlist`: its ranges, whether kubectl's path bypasses them, its wording and the
+values for its fix. ``acl.source_ip_not_authorized`` (AKS) and
+``cloud.eks_public_cidr_denied`` (in ``eks.py``) are that logic with each provider's list.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from netaddr import AddrFormatError, IPNetwork, cidr_merge
-
+from agent.cloud.cluster import AKS, EKS
 from agent.observations import Observations
 from agent.rules.cloud_view import (
     View,
     aks_target,
     blocked_tcp,
     connected_tcp,
-    in_ranges,
+    eks_target,
+    inside_vpc,
     kubectl_addresses,
     tcp_evidence,
     view,
     why_sentence,
 )
 from agent.rules.model import Evidence, Hit, Severity, rule
-from probes.base import address_class
+from probes.base import address_class, in_ranges, ip_network, merged_ranges
 
 AKS_RANGE_LIMIT = 200
 NEAR_LIMIT = 180
 
 
+@dataclass(frozen=True)
+class Allowlist:
+    """The source ranges one provider's public endpoint admits, and how to speak of them."""
+
+    provider: str  # AKS | EKS
+    ranges: tuple[str, ...]  # in force, as written
+    private_path: bool  # kubectl goes a way the ranges do not apply to
+    intro: str  # "The API server X accepts connections only from ... (ranges)"
+    noun: str  # what the ranges are called: "authorized range(s)"
+    evidence: Evidence  # where the ranges were read
+    fix_args: Callable[[str], Mapping[str, Any]]  # the rule's fix values, given the range to add
+
+    @property
+    def restricted(self) -> bool:
+        """Whether the ranges leave some source out (0.0.0.0/0 admits every IPv4 source)."""
+        networks = [ip_network(r) for r in self.ranges]
+        return bool(self.ranges) and not any(n is not None and n.prefixlen == 0 for n in networks)
+
+
+def _shown(ranges: tuple[str, ...]) -> str:
+    return ", ".join(ranges[:5]) + (f" and {len(ranges) - 5} more" if len(ranges) > 5 else "")
+
+
 def _private_path(obs: Observations, v: View) -> bool:
-    """kubectl goes to a private endpoint, where authorized ranges do not apply."""
+    """kubectl goes to a private AKS endpoint, where authorized ranges do not apply."""
     if v.aks is not None and v.aks.private and not v.aks.vnet_integration:
         return True
     addresses = kubectl_addresses(obs)
@@ -42,73 +74,110 @@ def _public_addresses(obs: Observations) -> list[str]:
     return [a for a in kubectl_addresses(obs) if address_class(a) == "public"]
 
 
-def _network(text: str) -> IPNetwork | None:
-    try:
-        return IPNetwork(text)
-    except (AddrFormatError, ValueError):
+def aks_allowlist(obs: Observations, v: View) -> Allowlist | None:
+    """AKS's configured authorized IP ranges and those the user named (--authorized-range)."""
+    if v.cluster is not None and v.cluster.provider != AKS:
         return None
-
-
-def _update_command(v: View, ranges: list[str]) -> str:
+    ranges = v.ctx.authorized_ranges
+    existing = v.aks.authorized_ranges if v.aks and v.aks.authorized_ranges else ranges
     rg, name = aks_target(v)
-    return (f"az aks update -g {rg} -n {name} --api-server-authorized-ip-ranges "
-            f"{','.join(ranges)}")
+
+    def fix_args(add: str) -> dict[str, str]:
+        return {"add": add, "rg": rg, "name": name, "ranges": ",".join([*existing, add])}
+
+    return Allowlist(
+        provider=AKS,
+        ranges=ranges,
+        private_path=_private_path(obs, v),
+        intro=(f"The API server {v.host} accepts connections only from its authorized IP "
+               f"ranges ({_shown(ranges)})"),
+        noun="authorized range(s)",
+        evidence=Evidence("cloud", "authorized ranges", _shown(ranges)),
+        fix_args=fix_args,
+    )
+
+
+def eks_allowlist(obs: Observations, v: View) -> Allowlist | None:
+    """An EKS cluster's publicAccessCidrs, when its public endpoint is on."""
+    cluster = v.cluster
+    if cluster is None or cluster.provider != EKS or cluster.endpoint_public_access is not True:
+        return None
+    # EKS applies 0.0.0.0/0 when public access is on and no CIDRs were given.
+    cidrs = cluster.public_access_cidrs or ("0.0.0.0/0",)
+    addresses = kubectl_addresses(obs)
+    resolved_private = bool(addresses) and not any(
+        address_class(a) == "public" for a in addresses)
+    in_vpc = bool(cluster.endpoint_private_access and inside_vpc(v, cluster))
+    return Allowlist(
+        provider=EKS,
+        ranges=cidrs,
+        private_path=resolved_private or in_vpc,
+        intro=(f"EKS cluster {cluster.name} admits its public endpoint only from "
+               f"{', '.join(cidrs)}"),
+        noun="public access CIDR(s)",
+        evidence=Evidence("cloud", cluster.name, f"publicAccessCidrs {', '.join(cidrs)}"),
+        fix_args=lambda add: {"add": add, "where": eks_target(cluster),
+                              "cidrs": ",".join([*cluster.public_access_cidrs, add])},
+    )
+
+
+def denied(obs: Observations, v: View, allowed: Allowlist | None) -> Iterator[Hit]:
+    """The hit when this client's known egress IP is outside ``allowed``'s ranges on a public
+    path, and no connection to a public address got through (which would mean the ranges or
+    the egress IP given are stale)."""
+    egress = v.ctx.egress
+    if allowed is None or egress is None or not allowed.ranges or allowed.private_path:
+        return
+    if in_ranges(egress.address, allowed.ranges):
+        return
+    public = _public_addresses(obs)
+    if connected_tcp(obs, public):
+        return
+    blocked = blocked_tcp(obs, public) if public else blocked_tcp(obs)
+    add = f"{egress.address}/{32 if ':' not in egress.address else 128}"
+    yield Hit(
+        subject=egress.address,
+        detail=(f"{allowed.intro}; this client's egress IP {egress.address} (from "
+                f"{egress.source}) is in none of them, so the API server drops its connections "
+                f"without a reply." + why_sentence(blocked)),
+        evidence=(allowed.evidence,
+                  Evidence("cloud", "egress IP", f"{egress.address} from {egress.source}"),
+                  *(tcp_evidence(r) for r in blocked)),
+        fix_args=allowed.fix_args(add),
+    )
 
 
 @rule(
     "acl.source_ip_not_authorized",
     Severity.BLOCKER,
     "Egress IP not in the API server's authorized IP ranges",
-    "Add {add} to the authorized ranges (the list is replaced, so pass all of it): {command}",
+    "Add {add} to the authorized ranges (the list is replaced, so pass all of it): az aks update "
+    "-g {rg} -n {name} --api-server-authorized-ip-ranges {ranges}",
 )
 def source_ip_not_authorized(obs: Observations) -> Iterator[Hit]:
     v = view(obs)
-    if v is None or v.ctx.egress is None or (v.cluster and v.cluster.provider != "aks"):
-        return
-    ranges = list(v.ctx.authorized_ranges)
-    egress = v.ctx.egress
-    if not ranges or _private_path(obs, v) or in_ranges(egress.address, ranges):
-        return
-    public = _public_addresses(obs)
-    if connected_tcp(obs, public):
-        return  # it connected after all: the ranges or the egress IP given are stale
-    blocked = blocked_tcp(obs, public) if public else blocked_tcp(obs)
-    add = f"{egress.address}/{32 if ':' not in egress.address else 128}"
-    shown = ", ".join(ranges[:5]) + (f" and {len(ranges) - 5} more" if len(ranges) > 5 else "")
-    detail = (
-        f"The API server {v.host} accepts connections only from its authorized IP ranges "
-        f"({shown}); this client's egress IP {egress.address} (from {egress.source}) is in none "
-        f"of them, so the API server drops its connections without a reply."
-        + why_sentence(blocked)
-    )
-    existing = list(v.aks.authorized_ranges) if v.aks and v.aks.authorized_ranges else ranges
-    yield Hit(
-        subject=egress.address,
-        detail=detail,
-        evidence=(Evidence("cloud", "authorized ranges", shown),
-                  Evidence("cloud", "egress IP", f"{egress.address} from {egress.source}"),
-                  *(tcp_evidence(r) for r in blocked)),
-        fix_args={"add": add, "command": _update_command(v, [*existing, add])},
-    )
+    if v is not None:
+        yield from denied(obs, v, aks_allowlist(obs, v))
 
 
 @rule(
     "acl.egress_ip_unknown",
     Severity.INFO,
-    "Authorized IP ranges set, but this client's egress IP is unknown",
+    "Source ranges restrict the API server, but this client's egress IP is unknown",
     "Pass --egress-ip ADDRESS (the public address your traffic leaves from), or "
     "--egress-ip-url URL of a what-is-my-IP service you trust, to check it against the ranges.",
 )
 def egress_ip_unknown(obs: Observations) -> Iterator[Hit]:
     v = view(obs)
-    if v is None or v.ctx.egress is not None or (v.cluster and v.cluster.provider != "aks"):
+    if v is None or v.ctx.egress is not None:
         return
-    ranges = v.ctx.authorized_ranges
-    if ranges and not _private_path(obs, v):
+    allowed = aks_allowlist(obs, v) or eks_allowlist(obs, v)
+    if allowed is not None and allowed.restricted and not allowed.private_path:
         yield Hit(
             subject=v.host,
-            detail=(f"The API server admits only {len(ranges)} authorized range(s), and "
+            detail=(f"The API server admits only {len(allowed.ranges)} {allowed.noun}, and "
                     f"whether this client's egress IP is among them could not be checked."),
+            evidence=(allowed.evidence,),
         )
 
 
@@ -146,7 +215,7 @@ def range_not_aligned(obs: Observations) -> Iterator[Hit]:
     if v.cluster is not None:
         ranges += v.cluster.public_access_cidrs
     for text in dict.fromkeys(ranges):
-        network = _network(text)
+        network = ip_network(text)
         if network is None or network.ip == network.network:
             continue
         yield Hit(
@@ -175,7 +244,7 @@ def ranges_near_limit(obs: Observations) -> Iterator[Hit]:
     ranges = v.aks.authorized_ranges
     if len(ranges) < NEAR_LIMIT:
         return
-    merged = len(cidr_merge([n for r in ranges if (n := _network(r)) is not None]))
+    merged = len(merged_ranges(ranges))
     yield Hit(
         subject=v.aks.name or v.host,
         detail=(f"{len(ranges)} authorized ranges are set; AKS accepts at most "

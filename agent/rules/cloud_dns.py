@@ -118,8 +118,10 @@ def private_zone_not_linked(obs: Observations) -> Iterator[Hit]:
     "dns.custom_dns_not_forwarding",
     Severity.BLOCKER,
     "Custom DNS servers do not resolve the private zone",
-    "On {servers}: add a conditional forwarder for {zone} to {azure_dns}, from DNS servers "
-    "that run in a VNet linked to {zone}.",
+    "Make the custom DNS servers ({servers}) resolve {zone}: each must forward it to Azure DNS "
+    "({azure_dns}) from a VNet linked to {zone} (a server outside Azure forwards it to a DNS "
+    "forwarder or Private Resolver inbound endpoint in such a VNet; a server in an unlinked VNet "
+    "needs that VNet linked: az network private-dns link vnet create):\n{steps}",
 )
 def custom_dns_not_forwarding(obs: Observations) -> Iterator[Hit]:
     for v, zone, vnet, dns_seen in _preconditions(obs):
@@ -172,13 +174,12 @@ def custom_dns_not_forwarding(obs: Observations) -> Iterator[Hit]:
             detail += f" Azure DNS itself answers the name ({azure.subject})."
             evidence.append(Evidence(azure.probe, azure.subject, "answered"))
         detail += " This is why the name was not found (dns.nxdomain)."
-        fix = "Make the custom DNS servers resolve the zone:\n" + "\n".join(fixes)
         yield Hit(
             subject=v.host,
             detail=detail,
             evidence=tuple(evidence),
-            fix_args={"servers": names(servers), "zone": zone, "azure_dns": v.ctx.azure_dns_ip},
-            fix=fix,
+            fix_args={"servers": names(servers), "zone": zone, "azure_dns": v.ctx.azure_dns_ip,
+                      "steps": "\n".join(fixes)},
         )
 
 

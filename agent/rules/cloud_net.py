@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from netaddr import IPSet
-
 from agent.cloud.inventory import Peering, VNet
 from agent.cloud.topology import (
     DIRECT_BROKEN,
@@ -36,6 +34,7 @@ from agent.rules.cloud_view import (
     why_sentence,
 )
 from agent.rules.model import Evidence, Hit, Severity, rule
+from probes.base import overlap
 
 
 def _paths(obs: Observations) -> Iterator[tuple[View, str, Path]]:
@@ -92,15 +91,22 @@ def _repair(problem: LegProblem) -> str:
 
 
 def _overlap(a: VNet, b: VNet) -> str | None:
-    common = IPSet(a.prefixes) & IPSet(b.prefixes)
-    return ", ".join(str(c) for c in common.iter_cidrs()) if common else None
+    common = overlap(a.prefixes, b.prefixes)
+    return ", ".join(common) if common else None
 
 
 @rule(
     "net.not_peered",
     Severity.BLOCKER,
     "Client VNet not peered with the API server's VNet",
-    "Peer the two VNets, both directions:\n{create_out}\n{create_back}",
+    "Peer the two VNets, both directions:\n"
+    "az network vnet peering create -g {client_rg} -n {client_vnet}-to-{endpoint_vnet} "
+    "--vnet-name {client_vnet} --remote-vnet {endpoint_id} --allow-vnet-access\n"
+    "az network vnet peering create -g {endpoint_rg} -n {endpoint_vnet}-to-{client_vnet} "
+    "--vnet-name {endpoint_vnet} --remote-vnet {client_id} --allow-vnet-access\nVNets whose address "
+    "spaces overlap cannot be peered ({overlap}): then renumber one of {client_vnet} and "
+    "{endpoint_vnet} first, or reach the cluster another way (az aks command invoke, a jump box "
+    "in {endpoint_vnet}).",
 )
 def not_peered(obs: Observations) -> Iterator[Hit]:
     for v, address, path in _paths(obs):
@@ -108,20 +114,17 @@ def not_peered(obs: Observations) -> Iterator[Hit]:
             continue
         detail = (f"{_intro(v, address, path)} No peering joins them, directly or through a "
                   f"hub, so packets from this client never reach it.")
-        fix = None
         overlap = _overlap(path.client, path.endpoint)
         if overlap:
             detail += f" Their address spaces overlap ({overlap}), so they cannot be peered."
-            fix = (f"Renumber one of {path.client.name} and {path.endpoint.name} so their "
-                   f"address spaces do not overlap, or reach the cluster another way "
-                   f"(az aks command invoke, a jump box in {path.endpoint.name}).")
         yield Hit(
             subject=address,
             detail=detail + why_sentence(blocked_tcp(obs, [address])),
             evidence=_evidence(obs, address, path),
-            fix_args={"create_out": create_peering(path.client, path.endpoint),
-                      "create_back": create_peering(path.endpoint, path.client)},
-            fix=fix,
+            fix_args={"client_rg": path.client.resource_group, "client_id": path.client.id,
+                      "endpoint_rg": path.endpoint.resource_group, "endpoint_id": path.endpoint.id,
+                      "overlap": f"these do, on {overlap}" if overlap else "these do not",
+                      "client_vnet": path.client.name, "endpoint_vnet": path.endpoint.name},
         )
 
 
@@ -129,7 +132,9 @@ def not_peered(obs: Observations) -> Iterator[Hit]:
     "net.peering_not_connected",
     Severity.BLOCKER,
     "VNet peering not connected on both sides",
-    "Repair the peering so both sides are Connected and allow VNet access.",
+    "Repair the peering so both sides exist, are Connected and in sync, and allow VNet access "
+    "(az network vnet peering create / sync / update, or delete and create a Disconnected "
+    "side):\n{repairs}",
 )
 def peering_not_connected(obs: Observations) -> Iterator[Hit]:
     for v, address, path in _paths(obs):
@@ -146,7 +151,7 @@ def peering_not_connected(obs: Observations) -> Iterator[Hit]:
             evidence=_evidence(obs, address, path)
             + tuple(Evidence("cloud", p.peering.name if p.peering else p.local.name, p.text)
                     for p in path.problems),
-            fix="Repair the peering:\n" + "\n".join(repairs),
+            fix_args={"repairs": "\n".join(repairs)},
         )
 
 
@@ -159,7 +164,12 @@ def _forwarding_fix(p: Peering) -> str:
     "net.hub_transit_not_allowed",
     Severity.BLOCKER,
     "Hub-and-spoke path does not forward between spokes",
-    "Allow forwarded traffic on the spokes' peerings and route through the hub's firewall.",
+    "Allow forwarded traffic on the spokes' peerings:\n{allow_forwarding}\nand route each "
+    "spoke's traffic for the other through the hub's firewall: az network route-table route "
+    "create -g {client_rg} --route-table-name <route-table of {client_vnet}> -n "
+    "to-{endpoint_vnet} --address-prefix {address}/32 --next-hop-type VirtualAppliance "
+    "--next-hop-ip-address <firewall IP in {hub}>\nor peer {client_vnet} and {endpoint_vnet} "
+    "directly: {create_direct} (and the reverse)",
 )
 def hub_transit_not_allowed(obs: Observations) -> Iterator[Hit]:
     for v, address, path in _paths(obs):
@@ -172,23 +182,16 @@ def hub_transit_not_allowed(obs: Observations) -> Iterator[Hit]:
                   f"peering is not transitive: spoke-to-spoke traffic must be forwarded by a "
                   f"firewall or NVA in the hub, and {lacking} {verb} not allow forwarded traffic "
                   f"(nor is gateway transit set up).")
-        steps = [_forwarding_fix(p) for p in path.no_forwarding]
-        steps.append(
-            f"route each spoke's traffic for the other through the hub's firewall: "
-            f"az network route-table route create -g {path.client.resource_group} "
-            f"--route-table-name <route-table of {path.client.name}> -n to-{path.endpoint.name} "
-            f"--address-prefix {address}/32 --next-hop-type VirtualAppliance "
-            f"--next-hop-ip-address <firewall IP in {hub.name}>"
-        )
-        steps.append(f"or peer {path.client.name} and {path.endpoint.name} directly: "
-                     f"{create_peering(path.client, path.endpoint)} (and the reverse)")
         yield Hit(
             subject=address,
             detail=detail + why_sentence(blocked_tcp(obs, [address])),
             evidence=_evidence(obs, address, path)
             + tuple(Evidence("cloud", p.name, "allowForwardedTraffic false")
                     for p in path.no_forwarding),
-            fix="\n".join(steps),
+            fix_args={"allow_forwarding": "\n".join(_forwarding_fix(p) for p in path.no_forwarding),
+                      "client_rg": path.client.resource_group, "client_vnet": path.client.name,
+                      "endpoint_vnet": path.endpoint.name, "address": address, "hub": hub.name,
+                      "create_direct": create_peering(path.client, path.endpoint)},
         )
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from netaddr import AddrFormatError, IPAddress, IPNetwork, IPSet
-
 from agent.cloud.cluster import AKS, ClusterFacts
 from agent.cloud.context import CloudContext
 from agent.cloud.fields import norm_id
@@ -165,8 +163,9 @@ def private_endpoint_addresses(obs: Observations, v: View) -> list[str]:
 
 
 def hosted_ci(obs: Observations, v: View) -> tuple[str, bool] | None:
-    """(runner name, hosted) when the vantage probe or the environment says this is a
-    vendor-hosted CI runner."""
+    """(runner name, hosted) when this is a vendor-hosted CI runner. The vantage probe and
+    the cloud context both carry :func:`probes.ci.detect_ci`'s answer; the probe's is read
+    first because it saw the environment the probes ran in."""
     vantage = obs.one("vantage")
     ci = vantage.facts.get("ci") if vantage is not None else None
     if isinstance(ci, dict) and ci.get("name"):
@@ -177,13 +176,6 @@ def hosted_ci(obs: Observations, v: View) -> tuple[str, bool] | None:
 
 
 RUNNER_NAMES = {"github-actions": "GitHub-hosted runner", "azure-pipelines": "Microsoft-hosted agent"}
-
-
-def in_ranges(address: str, ranges: Iterable[str]) -> bool:
-    try:
-        return IPAddress(address) in IPSet(IPNetwork(r) for r in ranges)
-    except (AddrFormatError, ValueError):
-        return False
 
 
 def vnet_label(vnet: VNet) -> str:
@@ -203,6 +195,26 @@ def names(items: Iterable[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def inside_vpc(v: View, cluster: ClusterFacts) -> bool | None:
+    """Whether a client address is in the cluster's VPC or an actively peered one; None when
+    the inventory does not describe the VPC."""
+    inv = v.ctx.inventory
+    vpc = inv.vpc(cluster.vpc_id or "")
+    if vpc is None:
+        return None
+    joined = {cluster.vpc_id}
+    for pcx in inv.vpc_peerings:
+        if pcx.status == "active" and cluster.vpc_id in (pcx.requester_vpc, pcx.accepter_vpc):
+            joined |= {pcx.requester_vpc, pcx.accepter_vpc}
+    vpcs = [x for x in inv.vpcs if x.id in joined]
+    return any(x.contains(ip) for x in vpcs for ip in v.client_ips)
+
+
+def eks_target(cluster: ClusterFacts) -> str:
+    """The options that name an EKS cluster in aws eks commands."""
+    return f"--region {cluster.location or '<region>'} --name {cluster.name}"
 
 
 def aks_target(v: View) -> tuple[str, str]:

@@ -33,22 +33,19 @@ def _what_if(obs: Observations) -> tuple[str, list[Evidence]]:
     return "".join(parts), ev
 
 
-def _private_zone(host: str) -> bool:
-    return ".privatelink." in host or host.endswith(".eks.amazonaws.com")
+def _zone_of(host: str) -> dict[str, str]:
+    return {"zone": host.split(".", 1)[1] if "." in host else host}
 
 
-def _dns_fix(obs: Observations, default: str) -> str:
-    host = obs.target.host
-    if _private_zone(host) or any(v.ok for v in dns_views(obs)):
-        return ("Resolve the name where the private zone is visible: link this network to the private "
-                f"DNS zone of {host.split('.', 1)[1] if '.' in host else host}, or point resolv.conf (or the "
-                "VNet's DNS servers) at a resolver that forwards the zone to Azure DNS (168.63.129.16) "
-                "from a linked VNet; for a one-off test, add the address to /etc/hosts.")
-    return default
+PRIVATE_ZONE_FIX = ("If the name is in a private DNS zone ({zone}), resolve it where that zone is visible: link "
+                    "this network to the zone, or point resolv.conf (or the VNet's DNS servers) at a resolver "
+                    "that forwards the zone to Azure DNS (168.63.129.16) from a linked VNet; for a one-off test, "
+                    "add the address to /etc/hosts.")
 
 
 @rule("dns.nxdomain", Severity.BLOCKER, "The API server name does not exist for this resolver",
-      "Check the server name in the kubeconfig; if the cluster is private, resolve it where its private DNS zone is visible.")
+      "Check the server name in the kubeconfig (a deleted, stopped or renamed cluster loses its name); re-fetch "
+      "credentials with `az aks get-credentials` or `aws eks update-kubeconfig`. " + PRIVATE_ZONE_FIX)
 def nxdomain(obs: Observations) -> Iterator[Hit]:
     if obs.proxy_used():
         return
@@ -61,16 +58,12 @@ def nxdomain(obs: Observations) -> Iterator[Hit]:
     yield Hit(obs.target.host,
               f"{r.facts.get('nameserver')} says NXDOMAIN for the API server name{also}; kubectl "
               f"fails with 'no such host'.{more}",
-              (evidence(r), *attempt_evidence(r), *ev),
-              fix=_dns_fix(obs, "Check the server name in the kubeconfig (a deleted, stopped or renamed cluster "
-                                "loses its name); re-fetch credentials with `az aks get-credentials` or "
-                                "`aws eks update-kubeconfig`."))
+              (evidence(r), *attempt_evidence(r), *ev), fix_args=_zone_of(obs.target.host))
 
 
-NO_ANSWER_FIX = "Add the A record for the API server to the zone this resolver serves, or use a resolver that has it."
-
-
-@rule("dns.no_answer", Severity.BLOCKER, "The name exists but has no address", NO_ANSWER_FIX)
+@rule("dns.no_answer", Severity.BLOCKER, "The name exists but has no address",
+      "Add the A record for the API server to the zone this resolver serves, or use a resolver that has it. "
+      + PRIVATE_ZONE_FIX)
 def no_answer(obs: Observations) -> Iterator[Hit]:
     if obs.proxy_used():
         return
@@ -79,7 +72,7 @@ def no_answer(obs: Observations) -> Iterator[Hit]:
         return
     more, ev = _what_if(obs)
     yield Hit(obs.target.host, f"{r.failure.detail}: the zone is there but holds no A record for the API "
-              f"server.{more}", (evidence(r), *ev), fix=_dns_fix(obs, NO_ANSWER_FIX))
+              f"server.{more}", (evidence(r), *ev), fix_args=_zone_of(obs.target.host))
 
 
 @rule("dns.server_failure", Severity.BLOCKER, "The resolver failed instead of answering",

@@ -2,7 +2,8 @@
 
 With public access off, only clients inside the cluster's VPC (or a network joined to it
 whose traffic the cluster security group admits) reach the API server. With public access
-on, ``publicAccessCidrs`` filters by source address (0.0.0.0/0 when unset). The private
+on, ``publicAccessCidrs`` filters by source address (0.0.0.0/0 when unset), judged by the
+same logic as AKS's authorized ranges (``acl.denied``). The private
 endpoint's name resolves inside the VPC only when the VPC has DNS support and DNS hostnames
 enabled and its DHCP options use AmazonProvidedDNS.
 """
@@ -13,20 +14,19 @@ from collections.abc import Iterator
 
 from agent.cloud.cluster import EKS, ClusterFacts
 from agent.observations import Observations
+from agent.rules.acl import denied, eks_allowlist
 from agent.rules.cloud_view import (
     View,
     blocked_tcp,
-    connected_tcp,
     dns_evidence,
     dns_failure,
-    in_ranges,
-    kubectl_addresses,
+    eks_target,
+    inside_vpc,
     tcp_evidence,
     view,
     why_sentence,
 )
 from agent.rules.model import Evidence, Hit, Severity, rule
-from probes.base import address_class
 
 
 def _eks(obs: Observations) -> tuple[View, ClusterFacts] | None:
@@ -34,25 +34,6 @@ def _eks(obs: Observations) -> tuple[View, ClusterFacts] | None:
     if v is None or v.cluster is None or v.cluster.provider != EKS:
         return None
     return v, v.cluster
-
-
-def _inside_vpc(v: View, cluster: ClusterFacts) -> bool | None:
-    """Whether a client address is in the cluster's VPC or an actively peered one; None when
-    the inventory does not describe the VPC."""
-    inv = v.ctx.inventory
-    vpc = inv.vpc(cluster.vpc_id or "")
-    if vpc is None:
-        return None
-    joined = {cluster.vpc_id}
-    for pcx in inv.vpc_peerings:
-        if pcx.status == "active" and cluster.vpc_id in (pcx.requester_vpc, pcx.accepter_vpc):
-            joined |= {pcx.requester_vpc, pcx.accepter_vpc}
-    vpcs = [x for x in inv.vpcs if x.id in joined]
-    return any(x.contains(ip) for x in vpcs for ip in v.client_ips)
-
-
-def _region_name(cluster: ClusterFacts) -> str:
-    return f"--region {cluster.location or '<region>'} --name {cluster.name}"
 
 
 @rule(
@@ -72,7 +53,7 @@ def eks_public_access_disabled(obs: Observations) -> Iterator[Hit]:
     v, cluster = found
     if cluster.endpoint_public_access is not False:
         return
-    inside = _inside_vpc(v, cluster)
+    inside = inside_vpc(v, cluster)
     failure = dns_failure(obs, v.host)
     blocked = blocked_tcp(obs)
     if inside or (inside is None and failure is None and not blocked):
@@ -93,7 +74,7 @@ def eks_public_access_disabled(obs: Observations) -> Iterator[Hit]:
         subject=cluster.name,
         detail=detail + why_sentence(blocked),
         evidence=tuple(evidence),
-        fix_args={"vpc": cluster.vpc_id, "where": _region_name(cluster), "cidr": f"{egress}/32"},
+        fix_args={"vpc": cluster.vpc_id, "where": eks_target(cluster), "cidr": f"{egress}/32"},
     )
 
 
@@ -105,44 +86,18 @@ def eks_public_access_disabled(obs: Observations) -> Iterator[Hit]:
     "publicAccessCidrs={cidrs}",
 )
 def eks_public_cidr_denied(obs: Observations) -> Iterator[Hit]:
-    found = _eks(obs)
-    if found is None:
-        return
-    v, cluster = found
-    egress = v.ctx.egress
-    if cluster.endpoint_public_access is not True or egress is None:
-        return
-    cidrs = list(cluster.public_access_cidrs) or ["0.0.0.0/0"]
-    if in_ranges(egress.address, cidrs):
-        return
-    addresses = kubectl_addresses(obs)
-    public = [a for a in addresses if address_class(a) == "public"]
-    if addresses and not public:
-        return  # resolved to the private endpoint: the CIDRs do not apply
-    if cluster.endpoint_private_access and _inside_vpc(v, cluster):
-        return
-    if connected_tcp(obs, public):
-        return
-    blocked = blocked_tcp(obs, public) if public else blocked_tcp(obs)
-    add = f"{egress.address}/32"
-    yield Hit(
-        subject=egress.address,
-        detail=(f"EKS cluster {cluster.name} admits its public endpoint only from "
-                f"{', '.join(cidrs)}; this client's egress IP {egress.address} (from "
-                f"{egress.source}) is not among them." + why_sentence(blocked)),
-        evidence=(Evidence("cloud", cluster.name, f"publicAccessCidrs {', '.join(cidrs)}"),
-                  Evidence("cloud", "egress IP", f"{egress.address} from {egress.source}"),
-                  *(tcp_evidence(r) for r in blocked)),
-        fix_args={"add": add, "where": _region_name(cluster),
-                  "cidrs": ",".join([*cluster.public_access_cidrs, add])},
-    )
+    v = view(obs)
+    if v is not None:
+        yield from denied(obs, v, eks_allowlist(obs, v))
 
 
 @rule(
     "cloud.eks_private_dns_disabled",
     Severity.WARNING,
     "EKS private endpoint name cannot resolve inside the VPC",
-    "{commands}",
+    "Let the VPC's Route 53 resolver answer the private endpoint's name: turn on DNS support and "
+    "DNS hostnames for VPC {vpc} (aws ec2 modify-vpc-attribute) and give it DHCP options whose "
+    "domain-name-servers include AmazonProvidedDNS:\n{commands}",
 )
 def eks_private_dns_disabled(obs: Observations) -> Iterator[Hit]:
     found = _eks(obs)
@@ -175,7 +130,7 @@ def eks_private_dns_disabled(obs: Observations) -> Iterator[Hit]:
                 f"{cluster.vpc_id} {' and '.join(problems)}, so clients in the VPC get the "
                 f"public addresses or nothing."),
         evidence=tuple(Evidence("cloud", cluster.vpc_id, p) for p in problems),
-        fix_args={"commands": "\n".join(commands)},
+        fix_args={"vpc": cluster.vpc_id, "commands": "\n".join(commands)},
     )
 
 

@@ -18,7 +18,7 @@ class _Lenient(dict):
 
 
 def _fix_text(rule: Rule, hit: Hit) -> str:
-    template = hit.fix if hit.fix is not None else rule.fix
+    template = rule.fix
     args: dict[str, Any] = _Lenient(hit.fix_args)
     return string.Formatter().vformat(template, (), args)
 

@@ -18,7 +18,10 @@ INSTALL_HINTS = {
 
 
 @rule("kubeconfig.invalid", Severity.BLOCKER, "The kubeconfig cannot be used as it is",
-      "Fix the kubeconfig entry, or fetch a fresh one (`az aks get-credentials`, `aws eks update-kubeconfig`).")
+      "Fix the kubeconfig entry, or fetch a fresh one (`az aks get-credentials`, `aws eks update-kubeconfig`). "
+      "An entry on a removed auth provider must move to an exec plugin: `kubelogin convert-kubeconfig -l "
+      "azurecli` (azure), or install gke-gcloud-auth-plugin and re-run `gcloud container clusters "
+      "get-credentials` (gcp).")
 def kubeconfig_invalid(obs: Observations) -> Iterator[Hit]:
     if obs.kubeconfig_problems:
         subject = obs.target.context or obs.target.server
@@ -26,12 +29,11 @@ def kubeconfig_invalid(obs: Observations) -> Iterator[Hit]:
                   tuple(Evidence("kubeconfig", subject, p) for p in obs.kubeconfig_problems))
     for r in obs.failed("auth"):
         if r.kind == "auth.provider_removed":
-            yield Hit(r.subject, f"{r.failure.detail}; kubectl fails before connecting.", (evidence(r),),
-                      fix=f"Convert the kubeconfig to an exec plugin: {r.facts.get('migrate')}.")
+            yield Hit(r.subject, f"{r.failure.detail}; kubectl fails before connecting.", (evidence(r),))
 
 
 @rule("kubeconfig.exec_plugin_missing", Severity.BLOCKER, "The authentication plugin is not installed",
-      "{install}.")
+      "Install the authentication plugin the user entry runs, where kubectl can find it: {install}.")
 def exec_plugin_missing(obs: Observations) -> Iterator[Hit]:
     for r in obs.failed("auth"):
         if r.kind != "auth.exec_missing":

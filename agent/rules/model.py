@@ -39,7 +39,6 @@ class Hit:
     detail: str
     evidence: tuple[Evidence, ...] = ()
     fix_args: Mapping[str, Any] = field(default_factory=dict)
-    fix: str | None = None  # replaces the template when the fix depends on the case
     severity: Severity | None = None  # overrides the rule's when the case decides it
 
 
@@ -48,7 +47,9 @@ class Rule:
     code: str  # never renamed, never reused
     severity: Severity
     title: str
-    fix: str  # may use {placeholders} filled from Hit.fix_args
+    # What to do, in words the catalogue shows; {placeholders} only for the values a run
+    # fills from Hit.fix_args (names, addresses, commands with real names in them).
+    fix: str
     evaluate: Callable[[Observations], Iterable[Hit]]
 
 

@@ -45,9 +45,11 @@ def _hop_phrase(ttl: int | None) -> str:
     "net.dropped_at_hop",
     Severity.WARNING,
     "Where the connection is silently dropped",
-    "Look at the device right after {last_hop} on the way to {address}: a firewall, NSG or "
-    "security group there drops TCP {port} from {source}, or it has no route back to {source}. "
-    "Allow the traffic there (or the return route) rather than on the API server.",
+    "Look at the device right after {last_hop} on the way to {address} (when no hop answered, "
+    "this host's own firewall and the NSG / security group of its subnet and network interface, "
+    "and the subnet's route table): a firewall, NSG or security group there drops TCP {port} "
+    "from {source}, or it has no route back to {source}. Allow the traffic there (or the "
+    "return route) rather than on the API server.",
 )
 def dropped_at_hop(obs: Observations) -> Iterator[Hit]:
     for subject in sorted(_path_subjects(obs)):
@@ -85,10 +87,7 @@ def dropped_at_hop(obs: Observations) -> Iterator[Hit]:
                 "NSG or security group), or every router on the way stays silent, as inside cloud "
                 "virtual networks.",
                 ev,
-                fix_args=args,
-                fix="Check this host's own firewall and the NSG / security group of its subnet and "
-                "network interface for outbound TCP {port} to {address}, and that the subnet's route "
-                "table sends {address} somewhere.",
+                fix_args={**args, "last_hop": "this host"},
             )
 
 
@@ -202,6 +201,7 @@ def mtu_blackhole(obs: Observations) -> Iterator[Hit]:
     "packet.checks_skipped",
     Severity.INFO,
     "Packet-level checks could not run",
+    "Give kubereach raw-socket privilege (root or CAP_NET_RAW) and run it again. To enable: "
     "{how_to_enable}",
 )
 def checks_skipped(obs: Observations) -> Iterator[Hit]:
@@ -221,7 +221,7 @@ def checks_skipped(obs: Observations) -> Iterator[Hit]:
         "kubereach cannot name the hop that drops or rejects the connection, tell a firewall's "
         "reject from a drop, or test for an MTU black hole.",
         tuple(evidence(r, r.reason or "skipped") for r in skipped),
-        fix_args={"how_to_enable": "To enable: " + str(skipped[0].facts.get("how_to_enable"))},
+        fix_args={"how_to_enable": str(skipped[0].facts.get("how_to_enable"))},
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agent.observations import Observations
-from agent.planner import _dials
+from agent.planner import kubectl_dials
 from agent.target import Auth, Target
 from probes.base import Attempt, Failure, ProbeResult, Status, address_class
 from probes.proxy import ProxyDecision
@@ -61,4 +61,4 @@ def obs(*results: ProbeResult, proxy: bool = False, problems: tuple[str, ...] = 
     decision = proxy_decision(proxy)
     all_results = tuple(base + list(results))
     return Observations(target=target(**target_kw), results=all_results, proxy=decision,
-                        kubeconfig_problems=problems, cloud=cloud, dials=_dials(all_results, decision))
+                        kubeconfig_problems=problems, cloud=cloud, dials=kubectl_dials(all_results, decision))

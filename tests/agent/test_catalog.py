@@ -45,3 +45,40 @@ def test_every_diagnose_option_is_in_the_readme():
     assert len(options) >= 14
     missing = {o for o in options if f"`{o}" not in README}
     assert not missing, f"README lacks: {sorted(missing)}"
+
+
+PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
+
+
+def test_every_fix_says_what_to_do_with_placeholders_only_for_values():
+    # The catalogue is the fix a reader sees before any run: a template that is all
+    # placeholder ("{commands}") hides what the rule advises.
+    for r in all_rules():
+        words = re.findall(r"[A-Za-z]{2,}", PLACEHOLDER.sub(" ", r.fix))
+        assert len(words) >= 4, f"{r.code}: fix {r.fix!r} says nothing without its values"
+
+
+def test_a_hit_cannot_replace_the_fix():
+    from agent.rules.model import Hit
+
+    assert "fix" not in Hit.__dataclass_fields__
+
+
+def _readme_fixes() -> dict[str, str]:
+    rows = re.findall(r"^\| `([a-z]+\.[a-z_]+)` \|[^|\n]*\|[^|\n]*(?:\\\|[^|\n]*)*\|(.*)\|\s*$", README, re.M)
+    return {code: cell.strip() for code, cell in rows}
+
+
+def test_readme_fix_column_names_the_commands_the_rules_give():
+    """Each command the README's fix column names (in backticks, starting with az, aws or
+    kubelogin) is in that rule's fix template, so the table does not promise another fix."""
+    fixes = {r.code: r.fix for r in all_rules()}
+    cells = _readme_fixes()
+    assert set(cells) >= set(fixes)
+    checked = 0
+    for code, cell in cells.items():
+        for command in re.findall(r"`((?:az|aws|kubelogin) [^`]+)`", cell):
+            head = " ".join(command.split()[:3])
+            assert head in fixes[code], f"{code}: README fix `{command}` is not in the rule's fix"
+            checked += 1
+    assert checked >= 8

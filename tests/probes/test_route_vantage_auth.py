@@ -1,4 +1,3 @@
-import pytest
 
 from agent.deadline import Deadline
 from probes import auth, route, vantage
@@ -27,18 +26,6 @@ def test_route_probe_flags_a_shadowing_bridge(tmp_path):
     normal = route.probe(ctx, "10.0.3.4", str(table))
     default = route.probe(ctx, "203.0.113.10", str(table))
     assert (shadowed.facts["shadowed"], normal.facts["shadowed"], default.facts["shadowed"]) == (True, False, False)
-
-
-@pytest.mark.parametrize(("env", "expected"), [
-    ({"GITHUB_ACTIONS": "true", "RUNNER_ENVIRONMENT": "github-hosted"}, {"name": "github-actions", "hosted": True}),
-    ({"GITHUB_ACTIONS": "true", "RUNNER_ENVIRONMENT": "self-hosted"}, {"name": "github-actions", "hosted": False}),
-    ({"TF_BUILD": "True", "AGENT_NAME": "Azure Pipelines 3"}, {"name": "azure-pipelines", "hosted": True}),
-    ({"TF_BUILD": "True", "AGENT_NAME": "build-vm-01"}, {"name": "azure-pipelines", "hosted": False}),
-    ({"GITLAB_CI": "true"}, {"name": "gitlab-ci", "hosted": None}),
-    ({}, None),
-])
-def test_ci_runner(env, expected):
-    assert vantage.ci_runner(env) == expected
 
 
 def test_vantage_probe_has_its_facts():

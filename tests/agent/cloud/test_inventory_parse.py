@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from agent.cloud.cluster import NotAClusterError, parse_cluster
 from agent.cloud.inventory import (
     T_A,
     T_LINK,
@@ -179,3 +180,198 @@ def test_link_without_vnet_is_an_error(fixture_json):
     del doc["properties"]["virtualNetwork"]
     with pytest.raises(InventoryParseError, match=r"no virtualNetwork\.id"):
         parse_inventory([("l", doc)])
+
+
+# --- strict about required fields and JSON types (hand-written documents, no fixtures) ----
+
+SUB_RG = "/subscriptions/s1/resourceGroups/rg1/providers"
+VNET_ID = f"{SUB_RG}/Microsoft.Network/virtualNetworks/vnet1"
+ZONE_ID = f"{SUB_RG}/Microsoft.Network/privateDnsZones/privatelink.eastus.azmk8s.io"
+
+
+def arm_vnet() -> dict:
+    return {"id": VNET_ID, "name": "vnet1", "type": "Microsoft.Network/virtualNetworks",
+            "location": "eastus", "properties": {
+                "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+                "dhcpOptions": {"dnsServers": []},
+                "subnets": [{"id": f"{VNET_ID}/subnets/s1", "name": "s1",
+                             "properties": {"addressPrefix": "10.0.1.0/24"}}],
+                "virtualNetworkPeerings": []}}
+
+
+def arm_peering() -> dict:
+    return {"id": f"{VNET_ID}/virtualNetworkPeerings/to-hub", "name": "to-hub", "properties": {
+        "peeringState": "Connected", "allowForwardedTraffic": True,
+        "remoteVirtualNetwork": {"id": f"{SUB_RG}/Microsoft.Network/virtualNetworks/hub"},
+        "remoteAddressSpace": {"addressPrefixes": ["10.9.0.0/16"]}}}
+
+
+def arm_link() -> dict:
+    return {"id": f"{ZONE_ID}/virtualNetworkLinks/l1", "name": "l1", "properties": {
+        "virtualNetwork": {"id": VNET_ID}, "virtualNetworkLinkState": "Completed",
+        "registrationEnabled": False}}
+
+
+def arm_records() -> dict:
+    return {"id": f"{ZONE_ID}/A/api", "name": "api", "properties": {
+        "fqdn": "api.privatelink.eastus.azmk8s.io.", "aRecords": [{"ipv4Address": "10.0.1.4"}]}}
+
+
+def arm_nic() -> dict:
+    return {"id": f"{SUB_RG}/Microsoft.Network/networkInterfaces/nic1", "name": "nic1",
+            "properties": {"ipConfigurations": [{"name": "ip1", "properties": {
+                "privateIPAddress": "10.0.1.5", "subnet": {"id": f"{VNET_ID}/subnets/s1"}}}],
+                "dnsSettings": {"dnsServers": []}}}
+
+
+def arm_zone() -> dict:
+    return {"id": ZONE_ID, "name": "privatelink.eastus.azmk8s.io",
+            "type": "Microsoft.Network/privateDnsZones"}
+
+
+def aws_vpcs() -> dict:
+    return {"Vpcs": [{"VpcId": "vpc-1", "CidrBlock": "10.1.0.0/16", "DhcpOptionsId": "dopt-1",
+                      "CidrBlockAssociationSet": [{"CidrBlock": "10.1.0.0/16",
+                                                   "CidrBlockState": {"State": "associated"}}],
+                      "Tags": [{"Key": "Name", "Value": "main"}]}]}
+
+
+def aws_dhcp() -> dict:
+    return {"DhcpOptions": [{"DhcpOptionsId": "dopt-1", "DhcpConfigurations": [
+        {"Key": "domain-name-servers", "Values": [{"Value": "AmazonProvidedDNS"}]}]}]}
+
+
+def aws_pcx() -> dict:
+    return {"VpcPeeringConnections": [{"VpcPeeringConnectionId": "pcx-1",
+                                       "Status": {"Code": "active"},
+                                       "RequesterVpcInfo": {"VpcId": "vpc-1"},
+                                       "AccepterVpcInfo": {"VpcId": "vpc-2"}}]}
+
+
+def aws_attribute() -> dict:
+    return {"VpcId": "vpc-1", "EnableDnsSupport": {"Value": True}}
+
+
+def aks_show() -> dict:
+    return {"id": f"{SUB_RG}/Microsoft.ContainerService/managedClusters/aks1", "name": "aks1",
+            "type": "Microsoft.ContainerService/managedClusters", "location": "eastus",
+            "properties": {"fqdn": "aks1-dns.hcp.eastus.azmk8s.io",
+                           "powerState": {"code": "Running"},
+                           "apiServerAccessProfile": {"enablePrivateCluster": False,
+                                                      "authorizedIPRanges": ["198.51.100.0/24"]}}}
+
+
+def eks_describe() -> dict:
+    return {"cluster": {"name": "eks1", "arn": "arn:aws:eks:us-east-2:111122223333:cluster/eks1",
+                        "endpoint": "https://ABC.gr7.us-east-2.eks.amazonaws.com",
+                        "status": "ACTIVE", "resourcesVpcConfig": {
+                            "vpcId": "vpc-1", "endpointPublicAccess": True,
+                            "endpointPrivateAccess": False,
+                            "publicAccessCidrs": ["198.51.100.0/24"]}}}
+
+
+def _set(path: str, value):
+    """Set (or with value=DELETE, remove) a field at a path like "properties.subnets"."""
+    def change(doc):
+        *parents, last = path.split(".")
+        node = doc
+        for key in parents:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        if value is DELETE:
+            del node[last]
+        else:
+            node[last] = value
+    return change
+
+
+DELETE = object()
+
+STRICT_CASES = [
+    # (document builder, change, what the message must name)
+    (arm_vnet, _set("properties.subnets", "default"), r"virtual network vnet1: subnets is a string, not a list"),
+    (arm_vnet, _set("properties.subnets", [{"name": "s2", "properties": {"addressPrefix": 24}}]),
+     r"virtual network vnet1: addressPrefix is a number, not a string"),
+    (arm_vnet, _set("properties.subnets", [{"properties": {"addressPrefix": "10.0.2.0/24"}}]),
+     r"a subnet without id or name"),
+    (arm_vnet, _set("properties.subnets.0.properties.addressPrefix", "10.0.1.0/33"),
+     r"subnet s1: '10.0.1.0/33' is not an address prefix"),
+    (arm_vnet, _set("properties.addressSpace", ["10.0.0.0/16"]), r"addressSpace is a list, not an object"),
+    (arm_vnet, _set("properties.addressSpace.addressPrefixes", "10.0.0.0/16"),
+     r"addressPrefixes is a string, not a list"),
+    (arm_vnet, _set("properties.dhcpOptions.dnsServers", [10]), r"dnsServers holds a number, not a string"),
+    (arm_vnet, _set("properties.virtualNetworkPeerings", ["peer"]),
+     r"virtualNetworkPeerings holds a string, not an object"),
+    (arm_vnet, _set("properties", "flattened?"), r"properties is a string, not an object"),
+    (arm_vnet, _set("location", 1), r"location is a number, not a string"),
+    (arm_vnet, _set("id", 42), r"a virtual network: id is a number, not a string"),
+    (arm_peering, _set("properties.remoteVirtualNetwork", DELETE), r"no remoteVirtualNetwork\.id"),
+    (arm_peering, _set("properties.remoteVirtualNetwork.id", 7), r"id is a number, not a string"),
+    (arm_peering, _set("properties.peeringState", 1), r"peeringState is a number, not a string"),
+    (arm_peering, _set("properties.allowForwardedTraffic", "yes"),
+     r"allowForwardedTraffic is a string, not true or false"),
+    (arm_link, _set("properties.virtualNetwork", DELETE), r"no virtualNetwork\.id"),
+    (arm_link, _set("properties.virtualNetwork", "vnet1"), r"virtualNetwork is a string, not an object"),
+    (arm_records, _set("properties.aRecords", {"ipv4Address": "10.0.1.4"}),
+     r"A record set api: aRecords is an object, not a list"),
+    (arm_records, _set("properties.aRecords", "10.0.1.4"), r"aRecords is a string, not a list"),
+    (arm_records, _set("properties.aRecords", [{"ipv4Address": None}]), r"None is not an IPv4 address"),
+    (arm_nic, _set("properties.ipConfigurations", {}), r"ipConfigurations is an object, not a list"),
+    (arm_nic, _set("properties.ipConfigurations.0.properties.privateIPAddress", ["10.0.1.5"]),
+     r"privateIPAddress is a list, not a string"),
+    (arm_zone, _set("name", 5), r"private DNS zone .*: name is a number, not a string"),
+    (aws_vpcs, _set("Vpcs.0.VpcId", DELETE), r"a VPC without VpcId"),
+    (aws_vpcs, _set("Vpcs.0.CidrBlockAssociationSet", "10.1.0.0/16"),
+     r"VPC vpc-1: CidrBlockAssociationSet is a string, not a list"),
+    (aws_vpcs, _set("Vpcs.0.Tags", {"Name": "main"}), r"VPC vpc-1: Tags is an object, not a list"),
+    (aws_dhcp, _set("DhcpOptions.0.DhcpOptionsId", DELETE), r"DHCP options without DhcpOptionsId"),
+    (aws_dhcp, _set("DhcpOptions.0.DhcpConfigurations.0.Values", [{"Value": None}]),
+     r"DHCP options dopt-1: Value is missing"),
+    (aws_pcx, _set("VpcPeeringConnections.0.VpcPeeringConnectionId", DELETE),
+     r"a VPC peering connection without VpcPeeringConnectionId"),
+    (aws_pcx, _set("VpcPeeringConnections.0.AccepterVpcInfo", {}),
+     r"VPC peering pcx-1 AccepterVpcInfo without VpcId"),
+    (aws_pcx, _set("VpcPeeringConnections.0.Status", "active"), r"Status is a string, not an object"),
+    (aws_attribute, _set("EnableDnsSupport", {"Value": "maybe"}),
+     r"EnableDnsSupport of vpc-1: Value is a string, not true or false"),
+    (aws_attribute, _set("EnableDnsSupport", {}), r"EnableDnsSupport of vpc-1 has no boolean Value"),
+    (aks_show, _set("properties.apiServerAccessProfile.privateDNSZone", 5),
+     r"AKS cluster aks1: privateDNSZone is a number, not a string"),
+    (aks_show, _set("properties.apiServerAccessProfile.authorizedIPRanges", "198.51.100.0/24"),
+     r"authorizedIPRanges is a string, not a list"),
+    (aks_show, _set("properties.powerState", "Running"), r"powerState is a string, not an object"),
+    (eks_describe, _set("cluster.resourcesVpcConfig.publicAccessCidrs", "0.0.0.0/0"),
+     r"EKS cluster eks1: publicAccessCidrs is a string, not a list"),
+    (eks_describe, _set("cluster.resourcesVpcConfig.endpointPublicAccess", 1),
+     r"endpointPublicAccess is a number, not true or false"),
+    (eks_describe, _set("cluster.endpoint", ["https://x"]), r"endpoint is a list, not a string"),
+]
+
+
+def test_the_hand_written_documents_parse():
+    docs = [aks_show(), eks_describe(), arm_vnet(), arm_peering(), arm_link(), arm_records(),
+            arm_nic(), arm_zone(), aws_vpcs(), aws_dhcp(), aws_pcx(), aws_attribute()]
+    inv = parse_inventory([(f"doc{i}.json", d) for i, d in enumerate(docs)])
+    assert [len(x) for x in (inv.clusters, inv.vnets, inv.peerings, inv.links, inv.records, inv.nics,
+                              inv.zones, inv.vpcs, inv.dhcp_options, inv.vpc_peerings,
+                              inv.vpc_attributes)] == [2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+    assert inv.vnets[0].subnets[0].prefixes == ("10.0.1.0/24",)
+    assert inv.vpcs[0].name == "main" and inv.vpc_attribute("vpc-1", "enableDnsSupport") is True
+
+
+@pytest.mark.parametrize(("build", "change", "message"), STRICT_CASES)
+def test_wrong_or_missing_field_is_an_error_naming_document_and_field(build, change, message):
+    doc = build()
+    change(doc)
+    with pytest.raises(InventoryParseError, match=message) as err:
+        parse_inventory([("inv/doc.json", doc)])
+    assert str(err.value).startswith("inv/doc.json: ")
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(("build", "change", "message"),
+                         [c for c in STRICT_CASES if c[0] in (aks_show, eks_describe)])
+def test_cluster_with_wrong_field_types_is_not_a_cluster(build, change, message):
+    doc = build()
+    change(doc)
+    with pytest.raises(NotAClusterError, match=message):
+        parse_cluster(doc)

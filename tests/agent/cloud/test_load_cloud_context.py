@@ -1,4 +1,4 @@
-"""load_cloud_context: files and folders, option validation, egress IP, CI detection."""
+"""load_cloud_context: files and folders, option validation, egress IP."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import httpx
 import pytest
 
 from agent.cloud import load_cloud_context
-from agent.cloud.ci import detect_ci
 from agent.cloud.egress import SOURCE_OPTION, SOURCE_URL, parse_ip_answer
 from agent.errors import InventoryError, UsageError
 
@@ -140,15 +139,18 @@ def test_explicit_egress_ip_wins_over_the_url():
     assert ctx.egress.address == "198.51.100.1"
 
 
-@pytest.mark.parametrize("env, expected", [
-    ({"GITHUB_ACTIONS": "true", "RUNNER_ENVIRONMENT": "github-hosted"}, ("github-actions", True)),
-    ({"GITHUB_ACTIONS": "true", "RUNNER_ENVIRONMENT": "self-hosted"}, ("github-actions", False)),
-    ({"GITHUB_ACTIONS": "true"}, ("github-actions", None)),
-    ({"TF_BUILD": "True", "AGENT_ISSELFHOSTED": "0"}, ("azure-pipelines", True)),
-    ({"TF_BUILD": "True", "AGENT_ISSELFHOSTED": "1"}, ("azure-pipelines", False)),
-    ({"TF_BUILD": "True", "AGENT_NAME": "Azure Pipelines 3"}, ("azure-pipelines", True)),
-    ({"CI": "true"}, None),
-])
-def test_ci_detection(env, expected):
-    found = detect_ci(env)
-    assert (found and (found.name, found.hosted)) == expected
+def test_cluster_file_with_a_wrong_field_type_is_exit_2_in_one_line(tmp_path, capsys):
+    from agent import cli
+
+    doc = {"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/"
+                 "managedClusters/aks1", "name": "aks1",
+           "properties": {"apiServerAccessProfile": {"enablePrivateCluster": True,
+                                                     "privateDNSZone": 5}}}
+    cluster = write(tmp_path / "aks.json", doc)
+    with pytest.raises(InventoryError, match="AKS cluster aks1: privateDNSZone is a number"):
+        load_cloud_context(cluster_path=cluster, env={})
+    code = cli.main(["diagnose", "--server", "https://127.0.0.1:1", "--cluster", cluster,
+                     "--discover", "off"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert f"--cluster {cluster}: AKS cluster aks1: privateDNSZone is a number, not a string" in err

@@ -8,19 +8,19 @@ import json
 import re
 from pathlib import Path
 
-from agent.cloud.ci import CiRunner
 from agent.cloud.cluster import parse_cluster
 from agent.cloud.context import CloudContext
 from agent.cloud.egress import SOURCE_OPTION, EgressIp
 from agent.cloud.imds import Instance
 from agent.cloud.inventory import parse_inventory
 from agent.observations import DIRECT, Observations
-from agent.planner import _dials
+from agent.planner import kubectl_dials
 from agent.rules.cloud import EXPLAINS, RULES
 from agent.rules.engine import annotate_explained, evaluate
 from agent.rules.model import Evidence, Finding, Severity
 from agent.target import Target
 from probes.base import Attempt, Failure, ProbeResult, Status, address_class
+from probes.ci import CiRunner
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
@@ -138,7 +138,7 @@ def vantage(*ips: str, ci: dict | None = None):
 
 def observe(ctx: CloudContext | None, *results: ProbeResult, host: str = HOST) -> Observations:
     target = Target(server=f"https://{host}:443", host=host, port=443)
-    return Observations(target, tuple(results), cloud=ctx, dials=_dials(results, DIRECT))
+    return Observations(target, tuple(results), cloud=ctx, dials=kubectl_dials(results, DIRECT))
 
 
 def findings(obs: Observations) -> dict[str, Finding]:
@@ -566,8 +566,9 @@ def test_eks_vpc_dns_attributes():
     f = findings(observe(context(support, hostnames, cluster=EKS_BOTH), host=host))
     hit = f["cloud.eks_private_dns_disabled"]
     assert "enableDnsHostnames is false" in hit.detail
-    assert hit.fix == ("aws ec2 modify-vpc-attribute --vpc-id vpc-0012b8e1cc0abb17d "
-                       "--enable-dns-hostnames '{\"Value\":true}'")
+    assert hit.fix.startswith("Let the VPC's Route 53 resolver answer the private endpoint's name")
+    assert hit.fix.endswith(":\naws ec2 modify-vpc-attribute --vpc-id vpc-0012b8e1cc0abb17d "
+                            "--enable-dns-hostnames '{\"Value\":true}'")
     support["EnableDnsSupport"]["Value"] = True
     hostnames["EnableDnsHostnames"]["Value"] = True
     assert "cloud.eks_private_dns_disabled" not in findings(

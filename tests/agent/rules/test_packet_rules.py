@@ -61,7 +61,8 @@ def test_drop_names_the_last_hop():
         "SYNs to 10.1.0.4:443 are silently dropped after 10.0.0.4 (hop 2, the last hop that answered "
         "a TCP traceroute); nothing answered from hop 3 on, so the drop is at or just beyond 10.0.0.4."
     )
-    assert f.fix.startswith("Look at the device right after 10.0.0.4 on the way to 10.1.0.4: a firewall")
+    assert f.fix.startswith("Look at the device right after 10.0.0.4 on the way to 10.1.0.4 (")
+    assert "a firewall, NSG or security group there drops TCP 443" in f.fix
     assert "TCP 443 from 10.9.0.10" in f.fix
     assert [e.probe for e in f.evidence] == ["packet.syn", "packet.trace"]
 
@@ -162,7 +163,8 @@ def test_skipped_checks_say_which_and_how_to_enable():
         "packet.syn, packet.trace for 10.1.0.4:443, 10.1.0.5:443 did not run (needs raw sockets: not "
         "running as root and CAP_NET_RAW is not granted): without them kubereach cannot name the hop"
     )
-    assert f.fix == "To enable: run kubereach with sudo; docker run --cap-add NET_RAW"
+    assert f.fix == ("Give kubereach raw-socket privilege (root or CAP_NET_RAW) and run it again. "
+                     "To enable: run kubereach with sudo; docker run --cap-add NET_RAW")
     assert len(f.evidence) == 4
 
 
