@@ -39,6 +39,7 @@ class Expect:
 class RouterRule:
     spec: tuple[str, ...]
     table: str = "filter"
+    chain: str | None = None  # None: the scenario chain of the table (forwarded packets)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Scenario:
     # {tls_dir}, the folder of the lab's certificates.
     env: Mapping[str, str] = field(default_factory=dict)
     rules: tuple[RouterRule, ...] = ()
+    router_mtu: Mapping[str, int] = field(default_factory=dict)  # router's side of a host's link
     diagnose_args: tuple[str, ...] = ()
 
 
@@ -76,6 +78,12 @@ def _tcp443(dst: str) -> tuple[str, ...]:
 
 
 _WRONG_CREDENTIALS = "http://{proxy_user}:Wrong-{proxy_password}@"
+
+
+def _silent_dns(server: str) -> tuple[RouterRule, ...]:
+    """A nameserver that never answers: its queries are dropped on the way, UDP and TCP."""
+    return tuple(RouterRule(("-d", server, "-p", proto, "--dport", "53", "-j", "DROP"))
+                 for proto in ("udp", "tcp"))
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
@@ -252,6 +260,37 @@ SCENARIOS: tuple[Scenario, ...] = (
                            "--to-destination", f"{A.WEB_IP}:{A.API_PORT}"), "nat"),),
         expect=Expect(kubectl_ok=False, blockers=frozenset({"http.not_kubernetes"})),
     ),
+    Scenario(
+        name="dns-first-dead",
+        title="The first nameserver in resolv.conf never answers",
+        cause="queries to the first nameserver are dropped; the second one answers",
+        client="in",
+        kubeconfig=_private(),
+        nameservers=(A.CUSTOM_DNS_IP, A.LINKED_DNS_IP),
+        rules=_silent_dns(A.CUSTOM_DNS_IP),
+        expect=Expect(kubectl_ok=True, warnings=frozenset({"dns.resolver_unreachable"})),
+    ),
+    Scenario(
+        name="dns-all-dead",
+        title="No nameserver in resolv.conf answers",
+        cause="queries to every nameserver are dropped",
+        client="in",
+        kubeconfig=_private(),
+        nameservers=(A.CUSTOM_DNS_IP, A.LINKED_DNS_IP),
+        rules=_silent_dns(A.CUSTOM_DNS_IP) + _silent_dns(A.LINKED_DNS_IP),
+        expect=Expect(kubectl_ok=False, blockers=frozenset({"dns.resolver_unreachable"})),
+    ),
+    Scenario(
+        name="mtu-blackhole",
+        title="A link with a small MTU whose ICMP 'fragmentation needed' is filtered",
+        cause="the router's side of the client's link takes 576 bytes and its ICMP is dropped",
+        client="in",
+        kubeconfig=_private(),
+        router_mtu={"in": 576},
+        rules=(RouterRule(("-p", "icmp", "--icmp-type", "fragmentation-needed", "-j", "DROP"),
+                          chain="OUTPUT"),),
+        expect=Expect(kubectl_ok=False, blockers=frozenset({"net.mtu_blackhole", "tls.handshake_failed"})),
+    ),
 )
 
 
@@ -276,7 +315,9 @@ def prepared(lab: Lab, scenario: Scenario) -> Iterator[Prepared]:
         lab.write_client_files(scenario.client, nameservers=scenario.nameservers,
                                hosts=scenario.hosts)
         for rule in scenario.rules:
-            lab.add_rule(*rule.spec, table=rule.table)
+            lab.add_rule(*rule.spec, table=rule.table, chain=rule.chain)
+        for key, mtu in scenario.router_mtu.items():
+            lab.router_exec(["ip", "link", "set", key, "mtu", str(mtu)])
         kubeconfig = lab.kubeconfig(scenario.name, spec)
         env = lab.client_env(scenario.client,
                              {k: v.format(**fill) for k, v in scenario.env.items()})

@@ -95,10 +95,14 @@ def server_failure(obs: Observations) -> Iterator[Hit]:
 def resolver_unreachable(obs: Observations) -> Iterator[Hit]:
     system = obs.one("dns.system")
     system_timed_out = system is not None and system.kind == "dns.timeout" and not obs.proxy_used()
+    # Go asks the nameservers in turn: a silent one costs every lookup its full timeout.
+    wait_s = system.facts.get("go_wait_s") if system is not None and system.ok else None
+    slow = f" Asking the nameservers in turn, kubectl waits {wait_s:g} s for silent ones before one answers, on every lookup." \
+        if isinstance(wait_s, (int, float)) and wait_s >= 1 else ""
     for view in dns_views(obs):
         if view.kind == "dns.timeout":
             server = view.facts.get("server", view.subject)
-            yield Hit(view.subject, f"{view_name(view)} did not answer: {view.failure.detail}.",
+            yield Hit(view.subject, f"{view_name(view)} did not answer: {view.failure.detail}.{slow}",
                       (evidence(view),), fix_args={"server": server},
                       severity=Severity.BLOCKER if system_timed_out else None)
     if system_timed_out and not dns_views(obs):

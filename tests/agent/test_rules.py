@@ -238,3 +238,13 @@ def test_insecure_skip_verify_is_a_warning_on_a_working_path():
     o = b.obs(b.dns(addrs=["10.1.0.4"]), *b.working("10.1.0.4"), insecure_skip_tls_verify=True)
     assert codes(o, Severity.WARNING) == ["tls.verification_disabled"]
     assert judge(o)[0] == "reachable"
+
+
+def test_a_silent_nameserver_says_how_long_kubectl_waits_for_it():
+    system = b.dns(addrs=["10.1.0.4"])
+    system = dataclasses.replace(system, facts={**system.facts, "go_wait_s": 4.0})
+    o = b.obs(system, b.dns("dns.nameserver", "10.0.0.9", kind="dns.timeout", server="10.0.0.9"),
+              *b.working("10.1.0.4"))
+    found = [f for f in evaluate(all_rules(), o) if f.code == "dns.resolver_unreachable"]
+    assert [f.severity for f in found] == [Severity.WARNING]
+    assert "kubectl waits 4 s for silent ones before one answers" in found[0].detail
