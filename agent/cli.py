@@ -54,6 +54,7 @@ def diagnose(
     resolver: Annotated[list[str] | None, typer.Option(help="Extra resolver to compare, [LABEL=]IP[:PORT]; repeatable.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds each probe may take.")] = 5.0,
     deadline: Annotated[float | None, typer.Option(help="Seconds the whole diagnosis may take (default: --timeout plus 0.1).")] = None,
+    request_timeout: Annotated[str | None, typer.Option(help="The --request-timeout your kubectl commands use (8s, 1m, bare seconds; default none): the verdict is what kubectl gets with it.")] = None,
     format: Annotated[str, typer.Option("--format", help="text, json or markdown.")] = "text",
     output: Annotated[str | None, typer.Option(help="Write the report to this file instead of stdout.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Progress and probe errors on stderr.")] = False,
@@ -69,14 +70,16 @@ def diagnose(
              "authorized_ranges": authorized_range or [], "egress_ip": egress_ip,
              "egress_ip_url": egress_ip_url, "discover": discover}
     code = _diagnose(kubeconfig=kubeconfig, context=context, server=server, resolvers=resolver or [],
-                     timeout_s=timeout, deadline_s=deadline, fmt=format, output=output,
+                     timeout_s=timeout, deadline_s=deadline, request_timeout=request_timeout,
+                     fmt=format, output=output,
                      verbose=verbose, cloud=cloud)
     raise typer.Exit(code)
 
 
 def _diagnose(*, kubeconfig: str | None, context: str | None, server: str | None, resolvers: list[str],
               timeout_s: float, fmt: str, output: str | None, verbose: bool,
-              deadline_s: float | None = None, cloud: dict | None = None) -> int:
+              deadline_s: float | None = None, request_timeout: str | None = None,
+              cloud: dict | None = None) -> int:
     from agent import redact
     from agent.errors import UsageError
     from agent.planner import Request
@@ -89,10 +92,18 @@ def _diagnose(*, kubeconfig: str | None, context: str | None, server: str | None
         raise UsageError("--timeout must be more than 0 and at most 300 seconds")
     if deadline_s is not None and not 0 < deadline_s <= 600:
         raise UsageError("--deadline must be more than 0 and at most 600 seconds")
+    request_timeout_s = None
+    if request_timeout is not None:
+        from agent.dial import parse_duration
+
+        try:
+            request_timeout_s = parse_duration(request_timeout) or None  # 0: no timeout, as kubectl
+        except ValueError as exc:
+            raise UsageError(f"--request-timeout: {exc}") from None
     env = dict(os.environ)
     request = Request(kubeconfig=kubeconfig, context=context, server=server,
                       resolvers=tuple(parse_resolver(r) for r in resolvers),
-                      timeout_s=timeout_s, deadline_s=deadline_s,
+                      timeout_s=timeout_s, deadline_s=deadline_s, request_timeout_s=request_timeout_s,
                       hosts_path=env.get("KUBEREACH_HOSTS_FILE", "/etc/hosts"),
                       resolv_conf_path=env.get("KUBEREACH_RESOLV_CONF", "/etc/resolv.conf"),
                       cloud=cloud or {})

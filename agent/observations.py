@@ -5,10 +5,12 @@ context, which addresses kubectl would dial).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from agent.dial import Replay, replay
 from agent.target import Target
 from probes.base import ProbeResult, Status
 from probes.proxy import ProxyDecision
@@ -29,6 +31,8 @@ class Observations:
     # The addresses kubectl would dial, in its order: the system resolver's answer, unless a
     # proxy resolves the name instead (then none).
     dials: tuple[str, ...] = field(default=())
+    # The request timeout the user's kubectl commands run with (--request-timeout); None: none.
+    request_timeout_s: float | None = None
 
     def all(self, probe: str) -> list[ProbeResult]:
         return [r for r in self.results if r.probe == probe]
@@ -49,3 +53,26 @@ class Observations:
 
     def proxy_used(self) -> bool:
         return self.proxy.used
+
+    @functools.cached_property
+    def dial(self) -> Replay:
+        """kubectl's serial dial over its addresses, replayed from the tcp results."""
+        tcp = {r.facts.get("address", ""): r for r in self.results
+               if r.probe == "tcp" and r.facts.get("via", "direct") == "direct"}
+        return replay(self.dials, tcp)
+
+    def resolve_wait_s(self) -> float:
+        """How long kubectl's resolver takes to answer (Go asks nameservers in turn)."""
+        system = self.one("dns.system")
+        wait = system.facts.get("go_wait_s") if system is not None else None
+        return float(wait) if isinstance(wait, (int, float)) else 0.0
+
+    def connect_s(self) -> float:
+        """How long kubectl needs before it has a connection: resolving, then dialling."""
+        return self.resolve_wait_s() + self.dial.connect_s
+
+    def too_slow(self) -> bool:
+        """kubectl connects, but only after its --request-timeout has run out (the
+        timeout does not cut the dial short, so the request fails once connected)."""
+        return (self.request_timeout_s is not None and self.dial.connected is not None
+                and self.connect_s() >= self.request_timeout_s)

@@ -82,6 +82,7 @@ class Request:
     resolvers: tuple[Resolver, ...] = ()
     timeout_s: float = 5.0
     deadline_s: float | None = None  # None: default_deadline(timeout_s)
+    request_timeout_s: float | None = None  # the --request-timeout kubectl runs with; None: none
     hosts_path: str = "/etc/hosts"
     resolv_conf_path: str = "/etc/resolv.conf"
     cloud: Mapping[str, Any] = field(default_factory=dict)  # read_inputs keyword arguments
@@ -315,7 +316,8 @@ def diagnose(request: Request, *, env: Mapping[str, str],
         assembled = assemble(cloud_inputs, found, env)
         cloud = None if assembled.empty else assembled
     obs = Observations(target=target, results=tuple(_tag_addresses(results, dials)), proxy=decision,
-                       kubeconfig_problems=tuple(loaded.problems), cloud=cloud, dials=dials)
+                       kubeconfig_problems=tuple(loaded.problems), cloud=cloud, dials=dials,
+                       request_timeout_s=request.request_timeout_s)
     report = build_report(obs, judge(obs), elapsed_s=time.monotonic() - started,
                           timeout_s=request.timeout_s, deadline_s=deadline.seconds)
     return Diagnosis(report, secrets)

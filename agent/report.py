@@ -91,6 +91,8 @@ def build_report(obs: Observations, judgement: Judgement, *, elapsed_s: float, t
         step = by_step.get(name)
         r = obs.one(name, step.subject) if step and step.subject else None
         timings[f"{name}_s"] = round(r.duration_s, 4) if r is not None else None
+    # kubectl's own time to a connection, replayed: Go's resolver and serial dial wait in turn.
+    timings["kubectl_connect_s"] = round(obs.connect_s(), 3) if obs.dial.connected else None
     # Cloud discovery runs under the same deadline: its cost shows beside the path's.
     for name, probe in (("imds_s", "cloud.imds"), ("arm_s", "cloud.arm"), ("egress_s", "egress")):
         r = obs.one(probe)

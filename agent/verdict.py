@@ -83,15 +83,19 @@ def walk(obs: Observations) -> tuple[str, list[Step]]:
     else:
         system = obs.one("dns.system")
         steps.append(_step(DNS, system, obs.target.host))
-        chosen = None
         tcp_results = [obs.one("tcp", endpoint(a, obs.target.port)) for a in obs.kubectl_addresses()]
-        for r in tcp_results:
-            if r is not None and r.ok:
-                chosen = r
-                break
+        # The address kubectl ends up on, after Go's serial dial (agent/dial.py).
+        connected = obs.dial.connected
+        chosen = obs.one("tcp", endpoint(connected, obs.target.port)) if connected else None
         if chosen is None:
             first = next((r for r in tcp_results if r is not None), None)
             steps.append(_step(TCP, first) if first else Step(TCP, NOT_REACHED, "", "not reached"))
+            steps += [Step(TLS, NOT_REACHED, "", "not reached"), Step(HTTP, NOT_REACHED, "", "not reached")]
+        elif obs.too_slow():
+            waited = ", ".join(f"{leg.address} ({leg.cost_s:g} s)" for leg in obs.dial.waits_on)
+            steps.append(Step(TCP, FAILED, chosen.subject,
+                              f"kubectl connects only after {obs.connect_s():.1f} s (waiting on {waited or 'resolution'}), "
+                              f"past its --request-timeout of {obs.request_timeout_s:g} s"))
             steps += [Step(TLS, NOT_REACHED, "", "not reached"), Step(HTTP, NOT_REACHED, "", "not reached")]
         else:
             steps.append(_step(TCP, chosen))

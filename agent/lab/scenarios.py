@@ -51,7 +51,7 @@ class Scenario:
     kubeconfig: KubeconfigSpec
     expect: Expect
     nameservers: tuple[str, ...] | None = None  # None: the client's default resolver
-    hosts: Mapping[str, str] = field(default_factory=dict)
+    hosts: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
     # Values may use {proxy_user} and {proxy_password}, filled from the lab's secrets, and
     # {tls_dir}, the folder of the lab's certificates.
     env: Mapping[str, str] = field(default_factory=dict)
@@ -290,6 +290,18 @@ SCENARIOS: tuple[Scenario, ...] = (
         rules=(RouterRule(("-p", "icmp", "--icmp-type", "fragmentation-needed", "-j", "DROP"),
                           chain="OUTPUT"),),
         expect=Expect(kubectl_ok=False, blockers=frozenset({"net.mtu_blackhole", "tls.handshake_failed"})),
+    ),
+    Scenario(
+        name="two-addresses-first-dropped",
+        title="The name has two addresses and the first one is silent",
+        cause="the hosts file lists a dead address before the live one; kubectl runs with --request-timeout=5s",
+        client="in",
+        kubeconfig=_private(),
+        hosts={A.PRIVATE_FQDN: (A.STALE_API_IP, A.API_IP)},
+        rules=(RouterRule((*_tcp443(A.STALE_API_IP), "-j", "DROP")),),
+        diagnose_args=("--request-timeout", "5s"),
+        expect=Expect(kubectl_ok=False, blockers=frozenset({"net.slow_dial", "net.filtered"}),
+                      warnings=frozenset({"dns.hosts_override"})),
     ),
 )
 

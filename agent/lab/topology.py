@@ -314,7 +314,7 @@ class Lab:
 
     def write_client_files(
         self, key: str, *, nameservers: Sequence[str] | None = None,
-        hosts: Mapping[str, str] | None = None,
+        hosts: Mapping[str, str | tuple[str, ...]] | None = None,
     ) -> None:
         """Write /etc/netns/<ns>/{resolv.conf,hosts}; ``ip netns exec`` mounts them over
         /etc for every command run in that namespace from then on."""
@@ -324,7 +324,9 @@ class Lab:
             self._etc_dirs.append(d)
         servers = list(nameservers) if nameservers else [self.default_nameserver(key)]
         resolv = "".join(f"nameserver {s}\n" for s in servers) + "options timeout:2 attempts:2\n"
-        extra = "".join(f"{ip}\t{name}\n" for name, ip in (hosts or {}).items())
+        # A name may map to several addresses: one line each, in order, as Go reads them.
+        extra = "".join(f"{ip}\t{name}\n" for name, ips in (hosts or {}).items()
+                        for ip in ((ips,) if isinstance(ips, str) else ips))
         # Rewrite in place: a bind mount in a running `ip netns exec` keeps the old inode.
         for name, text in (("resolv.conf", resolv), ("hosts", DEFAULT_HOSTS + extra)):
             with open(d / name, "w", encoding="utf-8") as fh:

@@ -29,8 +29,9 @@ def on_path(obs: Observations, probe: str) -> list[ProbeResult]:
 
 
 def path_connects(obs: Observations) -> bool:
-    """Does any address kubectl would dial accept TCP (so kubectl gets past connect)?"""
-    return any(r.ok for r in on_path(obs, "tcp"))
+    """Does kubectl get past connect: an address it dials accepts TCP, in time for its
+    --request-timeout (Go's serial dial may reach it only after a long wait)?"""
+    return any(r.ok for r in on_path(obs, "tcp")) and not obs.too_slow()
 
 
 def works_end_to_end(obs: Observations, address: str) -> bool:

@@ -74,8 +74,36 @@ def local_route_shadowed(obs: Observations) -> Iterator[Hit]:
                       severity=Severity.WARNING if works else None)
 
 
+@rule("net.slow_dial", Severity.WARNING, "kubectl connects only after waiting on a silent address",
+      "Make every address of {host} answer, or remove {address} from what {host} resolves to (DNS records, "
+      "hosts file); until then kubectl needs {need_s} s to connect, so run it without --request-timeout or with "
+      "one above that.")
+def slow_dial(obs: Observations) -> Iterator[Hit]:
+    if obs.proxy_used():
+        return
+    replay = obs.dial
+    if replay.connected is None or not replay.waits_on:
+        return
+    waits = replay.waits_on
+    order = ", ".join(leg.address for leg in replay.legs)
+    waited = "; ".join(f"{leg.address} is silent and costs its share, {leg.cost_s:g} s" for leg in waits)
+    need = obs.connect_s()
+    detail = (f"{obs.target.host} resolves to {order}; kubectl (Go) dials them one after another with a "
+              f"share of its 30 s dial timeout each: {waited}; it connects to {replay.connected} after "
+              f"{need:.1f} s.")
+    if obs.too_slow():
+        detail += (f" With --request-timeout {obs.request_timeout_s:g} s every request fails; without it "
+                   f"kubectl works, slowly, and tools with short timeouts (helm, terraform) fail.")
+    elif obs.request_timeout_s is None:
+        detail += " kubectl without --request-timeout works, slowly; tools with short timeouts fail."
+    tcp = [r for r in on_path(obs, "tcp") if r.facts.get("address") in {leg.address for leg in waits}]
+    yield Hit(waits[0].address, detail, tuple(evidence(r) for r in tcp),
+              fix_args={"host": obs.target.host, "address": waits[0].address, "need_s": f"{need:.0f}"},
+              severity=Severity.BLOCKER if obs.too_slow() else None)
+
+
 def _tcp_for(obs: Observations, address: str) -> ProbeResult | None:
     return next((t for t in obs.all("tcp") if t.facts.get("address") == address), None)
 
 
-RULES = (filtered, refused, no_route, local_route_shadowed)
+RULES = (filtered, refused, no_route, slow_dial, local_route_shadowed)
