@@ -84,7 +84,7 @@ def test_tcp_failures_on_the_path(kind, code):
 
 def test_a_failing_first_address_is_only_a_warning_when_the_second_connects():
     o = b.obs(b.dns(addrs=["10.1.0.9", "10.1.0.4"]), b.step("tcp", "10.1.0.9", "tcp.timeout"), *b.working("10.1.0.4"))
-    assert codes(o, Severity.WARNING) == ["net.filtered"]
+    assert codes(o, Severity.WARNING) == ["net.filtered", "net.slow_dial"]
     assert judge(o)[0] == "reachable"
 
 
