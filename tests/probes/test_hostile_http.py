@@ -1,8 +1,6 @@
 """The HTTP probe against servers that never finish: it ends within its budget, keeps
 memory bounded and says what happened."""
 
-import threading
-import time
 import tracemalloc
 
 import pytest
@@ -24,22 +22,11 @@ def ca():
     return pki.make_ca("ca")
 
 
-def run_bounded(fn, limit):
-    """Run ``fn`` in a thread; (result, seconds), or (None, limit) if it was still running
-    at ``limit``: the test then fails instead of hanging (the server's exit frees it)."""
-    out = []
-    started = time.monotonic()
-    thread = threading.Thread(target=lambda: out.append(fn()), daemon=True)
-    thread.start()
-    thread.join(limit)
-    return (out[0] if out else None), time.monotonic() - started
-
-
 def probe_against(behaviour, tmp_path, ca, limit=BUDGET + 6):
     leaf = pki.make_server_cert(ca, "apiserver", [HOST], [])
     with hostile.serve(behaviour, hostile.tls_context(tmp_path, leaf)) as port:
         ctx = ProbeContext(deadline=Deadline(30), timeout_s=BUDGET)
-        return run_bounded(lambda: http_probe.probe(
+        return hostile.run_bounded(lambda: http_probe.probe(
             ctx, f"127.0.0.1:{port}", url_host="127.0.0.1", port=port, host_header=HOST, sni=HOST,
             verify=tls.verifying_context(ca.cert_pem)), limit)
 

@@ -44,6 +44,18 @@ def endless(conn: socket.socket, stop: threading.Event, chunk: bytes) -> None:
         conn.sendall(chunk)
 
 
+def run_bounded(fn: Callable[[], object], limit: float) -> tuple[object, float]:
+    """Run ``fn`` in a thread; (its result, seconds taken), or (None, limit) if it was still
+    running at ``limit``, so a test of a hang fails instead of hanging (leaving the server's
+    ``with`` block then cuts the connection and frees the thread)."""
+    out: list[object] = []
+    started = time.monotonic()
+    thread = threading.Thread(target=lambda: out.append(fn()), daemon=True)
+    thread.start()
+    thread.join(limit)
+    return (out[0] if out else None), time.monotonic() - started
+
+
 def tls_context(tmp: Path, leaf: pki.KeyPair) -> ssl.SSLContext:
     cert, key = tmp / "hostile.crt", tmp / "hostile.key"
     cert.write_bytes(leaf.cert_pem)
@@ -140,3 +152,29 @@ def http_dribbled_headers(conn: socket.socket, stop: threading.Event) -> None:
     """Headers one byte every 0.2 s: each read is quick, the whole never arrives in time."""
     read_head(conn)
     dribble(conn, stop, b"HTTP/1.1 200 OK\r\n" + b"X-Slow: y\r\n" * 1000 + b"\r\n", 0.2)
+
+
+# --- raw behaviours (CONNECT proxies, TLS servers) -------------------------------------
+
+def silent(conn: socket.socket, stop: threading.Event) -> None:
+    """Accept and never say a word."""
+    stop.wait(30)
+
+
+def dribbler(data: bytes, every_s: float = 0.2, *, after_head: bool = True) -> Behaviour:
+    """Read the request head (unless ``after_head`` is False), then send ``data`` a byte at a time."""
+    def behave(conn: socket.socket, stop: threading.Event) -> None:
+        if after_head:
+            read_head(conn)
+        dribble(conn, stop, data, every_s)
+        stop.wait(30)
+    return behave
+
+
+def flood(prefix: bytes, filler: bytes) -> Behaviour:
+    """Read the request head, send ``prefix``, then ``filler`` for ever."""
+    def behave(conn: socket.socket, stop: threading.Event) -> None:
+        read_head(conn)
+        conn.sendall(prefix)
+        endless(conn, stop, filler)
+    return behave
