@@ -87,3 +87,18 @@ def test_headers_dribbled_a_byte_at_a_time_end_within_the_budget(tmp_path, ca):
     assert took < BUDGET + SLACK
     assert r.kind == "http.timeout"
     assert "/version" in r.failure.detail
+
+
+def test_a_slow_body_through_a_proxy_tunnel_ends_within_the_budget(tmp_path, ca):
+    leaf = pki.make_server_cert(ca, "apiserver", [HOST], [])
+    with hostile.serve(hostile.http_slow_body, hostile.tls_context(tmp_path, leaf)) as port, \
+            hostile.serve(hostile.tunnel_to(port)) as proxy_port:
+        ctx = ProbeContext(deadline=Deadline(30), timeout_s=BUDGET)
+        r, took = hostile.run_bounded(lambda: http_probe.probe(
+            ctx, f"{HOST}:443 via proxy", url_host=HOST, port=443, host_header=HOST, sni=HOST,
+            verify=tls.verifying_context(ca.cert_pem), proxy=f"http://127.0.0.1:{proxy_port}", via="proxy"),
+            BUDGET + 6)
+    assert r is not None, "the probe waited for a slow body through the tunnel"
+    assert took < BUDGET + SLACK
+    assert r.kind == "http.timeout"
+    assert r.facts["paths"]["/version"]["status"] == 401

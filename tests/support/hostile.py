@@ -178,3 +178,37 @@ def flood(prefix: bytes, filler: bytes) -> Behaviour:
         conn.sendall(prefix)
         endless(conn, stop, filler)
     return behave
+
+
+def tunnel_to(port: int) -> Behaviour:
+    """A CONNECT proxy that tunnels every request to 127.0.0.1:``port``, whatever it asks."""
+    def behave(conn: socket.socket, stop: threading.Event) -> None:
+        read_head(conn)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as upstream:
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            pumps = [threading.Thread(target=_pump, args=(a, b, stop), daemon=True)
+                     for a, b in ((conn, upstream), (upstream, conn))]
+            for t in pumps:
+                t.start()
+            for t in pumps:
+                t.join(30)
+    return behave
+
+
+def _pump(src: socket.socket, dst: socket.socket, stop: threading.Event) -> None:
+    src.settimeout(0.2)
+    while not stop.is_set():
+        try:
+            data = src.recv(65536)
+        except TimeoutError:
+            continue
+        except OSError:
+            break
+        if not data:
+            break
+        try:
+            dst.sendall(data)
+        except OSError:
+            break
+    with suppress(OSError):
+        dst.shutdown(socket.SHUT_WR)
