@@ -9,13 +9,16 @@
 Unprivileged runs still schedule them: they return SKIPPED at once and the report says
 what could not be checked and how to enable it. :func:`packet_probes_for` is the pure
 rule; :class:`PacketGate` applies it around a running TCP probe.
+
+Only a few addresses get packet probes (:func:`packet_addresses`): a name with dozens of
+addresses would otherwise send a traceroute to each, all at once.
 """
 
 from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from probes import packet as syn
@@ -23,6 +26,21 @@ from probes import pmtu, traceroute
 from probes.base import Failure, ProbeContext, ProbeResult, Status
 
 QUICK_CONNECT_S = 0.5
+MAX_PACKET_ADDRESSES = 4
+
+
+def packet_addresses(kubectl_addresses: Sequence[str], other_addresses: Sequence[str] = (),
+                     limit: int = MAX_PACKET_ADDRESSES) -> list[str]:
+    """The addresses that may get packet probes, at most ``limit``: the first ones kubectl
+    would dial (the system view's, in its order), then other views' addresses while room
+    is left, so a resolver that is not kubectl's can never crowd kubectl's out."""
+    chosen: list[str] = []
+    for address in (*kubectl_addresses, *other_addresses):
+        if len(chosen) >= limit:
+            break
+        if address not in chosen:
+            chosen.append(address)
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -60,6 +78,10 @@ class PacketGate:
     runner counts the TCP probe finished: the decision is taken under a lock, so either
     the timer submitted while TCP was still pending or the callback decides, and the
     runner can never stop waiting with a packet probe about to be submitted.
+
+    ``eligible`` is asked when the gate decides (not when it is made, since DNS answers
+    may still be arriving): False submits nothing. Pass e.g.
+    ``lambda: address in packet_addresses(kubectl_addresses, all_addresses)``.
     """
 
     def __init__(
@@ -69,8 +91,10 @@ class PacketGate:
         port: int,
         submit: Callable[[PacketTask, object], None],
         quick_s: float = QUICK_CONNECT_S,
+        eligible: Callable[[], bool] = lambda: True,
     ) -> None:
         self._ctx = ctx
+        self._eligible = eligible
         self._plan = functools.partial(packet_probes_for, address, port)
         self._submit = submit
         self._quick_s = quick_s
@@ -90,6 +114,8 @@ class PacketGate:
             if step in self._decided:
                 return
             self._decided.add(step)
+            if not tasks or not self._eligible():
+                return
             for t in tasks:
                 self._submit(t, window)
 

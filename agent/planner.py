@@ -34,7 +34,7 @@ from agent import redact
 from agent.deadline import Deadline
 from agent.judge import judge
 from agent.observations import Observations
-from agent.packet_plan import PacketGate, PacketTask
+from agent.packet_plan import PacketGate, PacketTask, packet_addresses
 from agent.report import Report, build_report
 from agent.runner import Runner
 from agent.target import Target
@@ -108,11 +108,15 @@ class _Plan:
         self.runner = runner
         self.lock = threading.Lock()
         self.addresses: dict[str, int] = {}  # address -> order in which it was first seen
+        self.system_addresses: list[str] = []  # the system resolver's answer: kubectl's
         self.packet_gates: dict[str, PacketGate] = {}
 
     def on_view(self, result: ProbeResult) -> None:
-        for entry in result.facts.get("addresses", []):
-            self.schedule_address(entry["address"])
+        found = [entry["address"] for entry in result.facts.get("addresses", [])]
+        if result.probe == "dns.system":
+            self.system_addresses = found
+        for address in found:
+            self.schedule_address(address)
 
     def schedule_address(self, address: str) -> None:
         with self.lock:
@@ -140,7 +144,10 @@ class _Plan:
             self.runner.submit((*at, Step.PACKET, slots[task.probe]), task.probe, task.subject,
                                lambda: task.run(ctx))
 
-        return PacketGate(self.ctx, address, port, submit)
+        def eligible() -> bool:  # packet evidence for a few addresses, kubectl's first
+            return address in packet_addresses(self.system_addresses, list(self.addresses))
+
+        return PacketGate(self.ctx, address, port, submit, eligible=eligible)
 
     def _after_tcp(self, at: tuple, address: str, result: ProbeResult) -> None:
         gate = self.packet_gates[address]

@@ -8,7 +8,7 @@ for bugs; the runner turns anything that escapes into ``Status.ERROR`` with kind
 
 Failure kinds, by area (a kind is never renamed, only added)::
 
-    dns.    nxdomain  no_answer  timeout  servfail  refused  error
+    dns.    nxdomain  no_answer  timeout  servfail  refused  error  cname_loop  id_mismatch
     tcp.    refused   timeout    no_route  net_unreachable  error
     tls.    handshake_failed  timeout  ca_mismatch  name_mismatch  expired  error
     http.   timeout   not_kubernetes  error

@@ -7,14 +7,20 @@ Measures:
   SERVFAIL, REFUSED and timeouts move on to the next server).
 - ``dns.nameserver``: the name through one resolv.conf nameserver, hosts file ignored.
 - ``dns.resolver``: the name through one ``--resolver`` given by the user.
-Needs: UDP (and TCP on truncation) to the resolvers. Failure kinds: dns.nxdomain,
-dns.no_answer, dns.timeout, dns.servfail, dns.refused, dns.error. Facts: addresses (each
-with its class), cname_chain, nameserver, rcode, names_tried, source.
+Needs: UDP (and TCP on truncation, as Go retries) to the resolvers. Failure kinds:
+dns.nxdomain, dns.no_answer, dns.cname_loop, dns.id_mismatch, dns.timeout, dns.servfail,
+dns.refused, dns.error. Facts: addresses (each with its class, at most MAX_ADDRESSES),
+addresses_truncated (how many more the answer held), cname_chain, nameserver, rcode,
+names_tried, source.
+
+Like Go, an answer whose ID (or question) does not match the query is ignored and the wait
+goes on; if only such answers came, the failure is dns.id_mismatch, not a plain timeout.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -26,10 +32,13 @@ import dns.message
 import dns.name
 import dns.query
 import dns.rcode
+import dns.rdataclass
 import dns.rdatatype
 
 from probes import hosts
 from probes.base import Attempt, Failure, ProbeContext, ProbeResult, Status, address_class
+
+MAX_ADDRESSES = 32  # kept per answer: kubectl dials the first that connects
 
 
 @dataclass(frozen=True)
@@ -109,6 +118,7 @@ def split_server(spec: str) -> tuple[str, int]:
 @dataclass
 class _Lookup:
     addresses: list[str] = field(default_factory=list)
+    addresses_truncated: int = 0
     cname_chain: list[str] = field(default_factory=list)
     nameserver: str | None = None
     rcode: str | None = None
@@ -118,29 +128,98 @@ class _Lookup:
     go_wait_s: float = 0.0  # how long Go's resolver, asking in turn, would take
 
 
-def _query(
-    qname: str, rdtype: int, server: str, port: int, timeout_s: float
-) -> dns.message.Message:
+class WrongIDs(Exception):
+    """Only answers that did not match the query (wrong ID or question) arrived."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(f"{count} answers with the wrong query ID")
+        self.count = count
+
+
+def _udp(query: dns.message.Message, server: str, port: int, ends: float) -> dns.message.Message:
+    """One query over UDP, waiting until ``ends`` for the answer that matches it; others are
+    skipped as Go skips them (a forged or misrouted datagram must not end the wait)."""
+    family = socket.AF_INET6 if ":" in server else socket.AF_INET
+    mismatched = 0
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.connect((server, port))  # the kernel then drops datagrams from other sources
+        sock.send(query.to_wire())
+        while True:
+            left = ends - time.monotonic()
+            if left <= 0:
+                break
+            sock.settimeout(left)
+            try:
+                data = sock.recv(65535)
+            except TimeoutError:
+                break
+            try:
+                response = dns.message.from_wire(data)
+            except dns.exception.DNSException:
+                mismatched += 1
+                continue
+            if not query.is_response(response):
+                mismatched += 1
+                continue
+            return response
+    if mismatched:
+        raise WrongIDs(mismatched)
+    raise dns.exception.Timeout()
+
+
+def _query(qname: str, rdtype: int, server: str, port: int, timeout_s: float
+           ) -> tuple[dns.message.Message, str]:
+    """The answer and the transport that carried it ("udp", or "tcp" after truncation)."""
+    ends = time.monotonic() + timeout_s
     query = dns.message.make_query(qname, rdtype)
-    response = dns.query.udp(query, server, port=port, timeout=timeout_s)
-    if response.flags & dns.flags.TC:
-        response = dns.query.tcp(query, server, port=port, timeout=timeout_s)
-    return response
-
-
-def _extract(response: dns.message.Message) -> tuple[list[str], list[str]]:
-    """Addresses at the end of the CNAME chain, and the chain itself."""
+    response = _udp(query, server, port, ends)
+    if not response.flags & dns.flags.TC:
+        return response, "udp"
     try:
-        chaining = response.resolve_chaining()
-    except dns.exception.DNSException:
-        return [], []
-    chain = [rrset[0].target.to_text().rstrip(".") for rrset in chaining.cnames]
-    if chaining.answer is None:
-        return [], chain
-    return [r.address for r in chaining.answer], chain
+        return dns.query.tcp(query, server, port=port, timeout=max(0.05, ends - time.monotonic())), "tcp"
+    except dns.query.BadResponse:
+        raise WrongIDs(1) from None
+
+
+@dataclass(frozen=True)
+class _Answer:
+    addresses: list[str]
+    chain: list[str]  # the CNAME targets followed, in order
+    loop: bool  # the chain came back to a name already in it
+
+
+def _extract(response: dns.message.Message) -> _Answer:
+    """The addresses at the end of the CNAME chain in the answer section, and the chain.
+
+    The answer's records are indexed once, so a long answer or chain costs linear time.
+    """
+    if not response.question:
+        return _Answer([], [], False)
+    question = response.question[0]
+    records: dict[tuple[dns.name.Name, int], object] = {}
+    for rrset in response.answer:
+        if rrset.rdclass == dns.rdataclass.IN:
+            records.setdefault((rrset.name, rrset.rdtype), rrset)
+    name, seen, chain = question.name, {question.name}, []
+    while True:
+        final = records.get((name, question.rdtype))
+        if final is not None:
+            return _Answer([r.address for r in final], chain, False)
+        cname = records.get((name, dns.rdatatype.CNAME))
+        if cname is None:
+            return _Answer([], chain, False)
+        name = next(iter(cname)).target
+        chain.append(name.to_text().rstrip("."))
+        if name in seen:
+            return _Answer([], chain, True)
+        seen.add(name)
 
 
 def _classify_exception(exc: Exception) -> Failure:
+    if isinstance(exc, WrongIDs):
+        return Failure("dns.id_mismatch",
+                       f"only answers with the wrong query ID came back ({exc.count}); Go ignores "
+                       "them, so kubectl times out")
     if isinstance(exc, dns.exception.Timeout):
         return Failure("dns.timeout", "no answer before the timeout")
     if isinstance(exc, ConnectionRefusedError):
@@ -152,24 +231,29 @@ def _classify_exception(exc: Exception) -> Failure:
     return Failure("dns.error", f"unusable answer: {type(exc).__name__}")
 
 
+# Failures for which Go waits out the whole timeout (it ignores answers with a wrong ID).
+_SILENT = ("dns.timeout", "dns.id_mismatch")
+
+
 def _ask_all(ctx: ProbeContext, qnames: Sequence[str], servers: Sequence[str],
-             per_try: float) -> dict[tuple[str, str], tuple[object, float]]:
+             per_try: float) -> dict[tuple[str, str], tuple[object, float, str]]:
     """Send every query Go might send (each name to each server) at once and wait for all:
-    (qname, server) -> (response or exception, seconds). Go asks one after another; asking
-    at once costs one timeout however many servers are dead, and :func:`resolve` then
-    replays Go's order over the answers."""
-    out: dict[tuple[str, str], tuple[object, float]] = {}
+    (qname, server) -> (response or exception, seconds, transport). Go asks one after
+    another; asking at once costs one timeout however many servers are dead, and
+    :func:`resolve` then replays Go's order over the answers."""
+    out: dict[tuple[str, str], tuple[object, float, str]] = {}
     lock = threading.Lock()
 
     def ask(qname: str, spec: str) -> None:
         started = time.monotonic()
+        transport = "udp"
         try:
             server, port = split_server(spec)
-            answer: object = _query(qname, dns.rdatatype.A, server, port, ctx.deadline.cap(per_try))
+            answer, transport = _query(qname, dns.rdatatype.A, server, port, ctx.deadline.cap(per_try))
         except Exception as exc:  # data for the replay, not a crash
             answer = exc
         with lock:
-            out[(qname, spec)] = (answer, time.monotonic() - started)
+            out[(qname, spec)] = (answer, time.monotonic() - started, transport)
 
     threads = [threading.Thread(target=ask, args=(q, s), daemon=True, name="dns-query")
                for q in qnames for s in servers]
@@ -196,40 +280,52 @@ def resolve(ctx: ProbeContext, name: str, servers: Sequence[str], conf: ResolvCo
         answered = False
         for attempt in range(conf.attempts):
             for spec in servers:
-                response, elapsed = answers.get((qname, spec), (TimeoutError(), per_try))
+                response, elapsed, transport = answers.get((qname, spec), (TimeoutError(), per_try, "udp"))
                 server, port = split_server(spec)
                 endpoint = f"{server}:{port}/udp"
                 if isinstance(response, Exception):
                     failure = _classify_exception(response)
+                    more = {"mismatched_answers": response.count} if isinstance(response, WrongIDs) else {}
                     # A server that did not answer would not answer Go's retry either.
-                    out.go_wait_s += conf.timeout_s if failure.kind == "dns.timeout" else elapsed
+                    out.go_wait_s += conf.timeout_s if failure.kind in _SILENT else elapsed
                     if attempt == 0:
-                        out.attempts.append(Attempt(endpoint, Status.FAILED, elapsed, failure))
+                        out.attempts.append(Attempt(endpoint, Status.FAILED, elapsed, failure, more))
                     last = failure
                     continue
                 assert isinstance(response, dns.message.Message)
                 out.go_wait_s += elapsed
+                endpoint = f"{server}:{port}/{transport}"
                 rcode = dns.rcode.to_text(response.rcode())
                 if response.rcode() == dns.rcode.NOERROR:
-                    addresses, chain = _extract(response)
-                    if not addresses:
-                        v6 = _aaaa(qname, server, port, ctx, per_try)
-                        addresses = v6 or []
+                    found = _extract(response)
+                    addresses = found.addresses
+                    if not addresses and not found.loop:
+                        addresses = _aaaa(qname, server, port, ctx, per_try)
                     if addresses:
                         out.attempts.append(
                             Attempt(endpoint, Status.OK, elapsed, facts={"rcode": rcode})
                         )
-                        out.addresses, out.cname_chain = addresses, chain
+                        out.addresses = addresses[:MAX_ADDRESSES]
+                        out.addresses_truncated = max(0, len(addresses) - MAX_ADDRESSES)
+                        out.cname_chain = found.chain
                         out.nameserver, out.rcode = f"{server}:{port}", rcode
                         return out
-                    failure = Failure(
-                        "dns.no_answer",
-                        f"{server} answered NOERROR with no address for {qname.rstrip('.')}",
-                    )
+                    if found.loop:
+                        loop = " -> ".join([qname.rstrip("."), *found.chain])
+                        failure = Failure(
+                            "dns.cname_loop",
+                            f"{server} answered with a CNAME loop: {loop}; kubectl finds no address",
+                        )
+                    else:
+                        failure = Failure(
+                            "dns.no_answer",
+                            f"{server} answered NOERROR with no address for {qname.rstrip('.')}",
+                        )
                     out.attempts.append(
                         Attempt(endpoint, Status.FAILED, elapsed, failure, {"rcode": rcode})
                     )
                     saw_not_found, out.nameserver, out.rcode = failure, f"{server}:{port}", rcode
+                    out.cname_chain = found.chain
                     answered = True
                     break
                 if response.rcode() == dns.rcode.NXDOMAIN:
@@ -239,7 +335,7 @@ def resolve(ctx: ProbeContext, name: str, servers: Sequence[str], conf: ResolvCo
                     out.attempts.append(
                         Attempt(endpoint, Status.FAILED, elapsed, failure, {"rcode": rcode})
                     )
-                    if saw_not_found is None or saw_not_found.kind != "dns.no_answer":
+                    if saw_not_found is None or saw_not_found.kind == "dns.nxdomain":
                         saw_not_found = failure
                     out.nameserver, out.rcode = f"{server}:{port}", rcode
                     answered = True
@@ -259,19 +355,19 @@ def resolve(ctx: ProbeContext, name: str, servers: Sequence[str], conf: ResolvCo
 
 def _aaaa(qname: str, server: str, port: int, ctx: ProbeContext, per_try: float) -> list[str]:
     try:
-        response = _query(
+        response, _ = _query(
             qname, dns.rdatatype.AAAA, server, port, ctx.deadline.cap(min(per_try, 1.0))
         )
     except Exception:
         return []
-    addresses, _ = _extract(response)
-    return addresses
+    return _extract(response).addresses
 
 
 def _result(probe: str, subject: str, lookup: _Lookup, started: float, extra: dict) -> ProbeResult:
     facts = {
         **extra,
         "addresses": [{"address": a, "class": address_class(a)} for a in lookup.addresses],
+        "addresses_truncated": lookup.addresses_truncated,
         "cname_chain": lookup.cname_chain,
         "nameserver": lookup.nameserver,
         "rcode": lookup.rcode,

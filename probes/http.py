@@ -10,13 +10,20 @@ Facts: per path the status, content type, server header and what the body looked
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import socket
+import threading
 import time
+from typing import Any
 
 from probes.base import Failure, ProbeContext, ProbeResult, Status
 
 PATHS = ("/version", "/readyz")
+MAX_BODY_BYTES = 256 * 1024  # a Status or version document is under 1 kB
+_H11_HEAD_LIMIT_KB = 100  # httpcore caps an incomplete response head at 100 kB
 
 
 def classify_body(path: str, status: int, content_type: str, body: bytes) -> str:
@@ -45,6 +52,81 @@ def _title(body: bytes) -> str | None:
     return match.group(1).decode("utf-8", "replace").strip() if match else None
 
 
+class _Watchdog:
+    """Ends every request of the probe when its budget runs out.
+
+    httpx's timeouts apply to each read, so a server that sends a byte just before each
+    read would time out would hold the probe for ever; a blocked read is woken instead by
+    shutting its connection down from a timer thread. The socket is duplicated as soon as
+    it connects, in the probe's own thread, so the timer never acts on a descriptor number
+    that may since have been closed and reused by another probe.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.fired = False
+        self._lock = threading.Lock()
+        self._socks: list[socket.socket] = []
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        with self._lock:
+            for s in self._socks:
+                s.close()
+            self._socks.clear()
+
+    def trace(self, event: str, info: dict) -> None:
+        """The httpx ``trace`` extension; the event name is pinned by the tests."""
+        if event != "connection.connect_tcp.complete":
+            return
+        stream = info.get("return_value")
+        raw = stream.get_extra_info("socket") if stream is not None else None
+        if raw is None:
+            return
+        dup = socket.socket(fileno=os.dup(raw.fileno()))
+        with self._lock:
+            self._socks.append(dup)
+            if self.fired:
+                _hang_up(dup)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            for s in self._socks:
+                _hang_up(s)
+
+
+def _hang_up(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed by the peer
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _read_body(response: Any, deadline: float) -> tuple[bytes, str | None]:
+    """At most MAX_BODY_BYTES of the body; why it was cut ("size"/"time"), or None."""
+    body = bytearray()
+    for chunk in response.iter_raw():
+        body += chunk[: MAX_BODY_BYTES - len(body)]
+        if len(body) >= MAX_BODY_BYTES:
+            return bytes(body), "size"
+        if time.monotonic() >= deadline:
+            return bytes(body), "time"
+    return bytes(body), None
+
+
+def _path_facts(path: str, response: Any, body: bytes, cut: str | None) -> dict:
+    ctype = response.headers.get("content-type", "")
+    return {"status": response.status_code, "content_type": ctype,
+            "server": response.headers.get("server"),
+            "body": classify_body(path, response.status_code, ctype, body),
+            "title": _title(body), "body_bytes": len(body), "body_truncated": cut is not None}
+
+
 def probe(ctx: ProbeContext, subject: str, *, url_host: str, port: int, host_header: str,
           sni: str, verify: object, proxy: str | None = None, via: str = "direct") -> ProbeResult:
     """``url_host`` is the address dialled (an IP, or the name when a proxy resolves it);
@@ -53,29 +135,37 @@ def probe(ctx: ProbeContext, subject: str, *, url_host: str, port: int, host_hea
 
     started = time.monotonic()
     budget = ctx.deadline.cap(ctx.timeout_s)
+    ends = started + budget
     netloc = f"[{url_host}]" if ":" in url_host else url_host
     paths: dict[str, dict] = {}
     failure: Failure | None = None
     # trust_env=False: the proxy decision is kubectl's (probes/proxy.py), not httpx's.
-    with httpx.Client(verify=verify, trust_env=False, proxy=proxy, timeout=httpx.Timeout(budget),
-                      follow_redirects=False) as client:
+    # identity: a compressed body would be inflated past MAX_BODY_BYTES before it is cut.
+    headers = {"Host": host_header, "Accept": "application/json", "Accept-Encoding": "identity"}
+    with _Watchdog(budget) as dog, httpx.Client(verify=verify, trust_env=False, proxy=proxy,
+                                                 follow_redirects=False) as client:
         for path in PATHS:
+            left = ends - time.monotonic()
+            if left <= 0:
+                failure = Failure("http.timeout", f"GET {path}: not sent, the {budget:g} s budget was spent")
+                break
+            response = None
+            body, cut = b"", None
             try:
-                response = client.get(f"https://{netloc}:{port}{path}",
-                                      headers={"Host": host_header, "Accept": "application/json"},
-                                      extensions={"sni_hostname": sni})
-            except httpx.TimeoutException:
-                failure = Failure("http.timeout", f"GET {path}: no response before the timeout")
-                break
+                with client.stream("GET", f"https://{netloc}:{port}{path}", headers=headers,
+                                   timeout=httpx.Timeout(left),
+                                   extensions={"sni_hostname": sni, "trace": dog.trace}) as response:
+                    body, cut = _read_body(response, ends)
             except httpx.HTTPError as exc:
-                failure = Failure("http.error", f"GET {path}: {type(exc).__name__}")
+                if response is not None:
+                    cut = "time" if dog.fired or isinstance(exc, httpx.TimeoutException) else "error"
+                failure = _failure(path, exc, dog.fired, budget, response is not None)
+            if response is not None:
+                paths[path] = _path_facts(path, response, body, cut)
+            if cut == "time" and failure is None:
+                failure = _failure(path, None, True, budget, True)
+            if failure is not None:
                 break
-            body = response.content[:8192]
-            ctype = response.headers.get("content-type", "")
-            paths[path] = {"status": response.status_code, "content_type": ctype,
-                           "server": response.headers.get("server"),
-                           "body": classify_body(path, response.status_code, ctype, body),
-                           "title": _title(body)}
     kube = [p for p, v in paths.items() if v["body"].startswith("kubernetes")]
     facts = {"paths": paths, "kubernetes": bool(kube), "via": via}
     elapsed = time.monotonic() - started
@@ -85,3 +175,18 @@ def probe(ctx: ProbeContext, subject: str, *, url_host: str, port: int, host_hea
         seen = ", ".join(f"{p} -> {v['status']} {v['body']}" for p, v in paths.items())
         failure = Failure("http.not_kubernetes", f"no Kubernetes API answer ({seen})")
     return ProbeResult("http", subject, Status.FAILED, elapsed, facts=facts, failure=failure)
+
+
+def _failure(path: str, exc: Exception | None, out_of_time: bool, budget: float,
+             had_head: bool) -> Failure:
+    import httpx
+
+    if out_of_time or isinstance(exc, httpx.TimeoutException):
+        if had_head:
+            return Failure("http.timeout", f"GET {path}: the body was still arriving when the "
+                                           f"{budget:g} s budget ran out")
+        return Failure("http.timeout", f"GET {path}: no complete response within the {budget:g} s budget")
+    if not had_head and "Receive buffer too long" in str(exc):
+        return Failure("http.error", f"GET {path}: the response headers grew past "
+                                     f"{_H11_HEAD_LIMIT_KB} kB without ending (an endless header line)")
+    return Failure("http.error", f"GET {path}: {type(exc).__name__}")

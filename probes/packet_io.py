@@ -32,7 +32,7 @@ import contextlib
 import errno
 import logging
 import random
-import select
+import selectors
 import socket
 import struct
 import time
@@ -282,8 +282,12 @@ def raw_exchange(
             stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_RAW, proto))
             for proto in (socket.IPPROTO_TCP, socket.IPPROTO_ICMP)
         ]
+        # A poll-based selector, not select(): select() refuses descriptors >= 1024, and a
+        # process run as root may well have that many open.
+        selector = stack.enter_context(selectors.DefaultSelector())
         for s in ins:
             s.setblocking(False)
+            selector.register(s, selectors.EVENT_READ)
         resend_at = [start + wait_s * RESEND_AT]
 
         def send(batch: Sequence[Probe]) -> None:
@@ -306,7 +310,7 @@ def raw_exchange(
                 send([p for p in probes if p.seq not in replies])
                 continue
             wake = min([start + wait_s, *resend_at[:1]])
-            ready, _, _ = select.select(ins, [], [], max(0.0, wake - now))
+            ready = [key.fileobj for key, _ in selector.select(max(0.0, wake - now))]
             for s in ready:
                 while True:
                     try:

@@ -129,14 +129,34 @@ def decide(kubeconfig_proxy: str | None, env: Mapping[str, str], host: str, port
     return ProxyDecision(True, url, name, f"{name} is set and no NO_PROXY entry matches {host}")
 
 
-def _read_head(sock: socket.socket, limit: int = 16384) -> bytes:
+MAX_HEAD_BYTES = 64 * 1024  # a CONNECT answer is a few hundred bytes; no proxy needs more
+
+
+def _read_head(sock: socket.socket, ends: float) -> tuple[bytes, str | None]:
+    """The proxy's answer up to its blank line, read against one deadline for the whole
+    (a socket timeout alone would restart with every byte a dribbling proxy sends).
+
+    Returns the bytes and why reading stopped short: None (a complete head), "eof", "time",
+    "size", or "not-http" (the first bytes already rule HTTP out, so waiting is pointless).
+    """
     data = b""
-    while b"\r\n\r\n" not in data and len(data) < limit:
-        chunk = sock.recv(4096)
+    while b"\r\n\r\n" not in data:
+        if len(data) >= MAX_HEAD_BYTES:
+            return data[:MAX_HEAD_BYTES], "size"
+        if (len(data) >= 5 and not data.startswith(b"HTTP/")) or data[:1] in (b"\x15", b"\x16"):
+            return data, "not-http"
+        left = ends - time.monotonic()
+        if left <= 0:
+            return data, "time"
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(min(4096, MAX_HEAD_BYTES - len(data)))
+        except TimeoutError:
+            return data, "time"
         if not chunk:
-            break
+            return data, "eof"
         data += chunk
-    return data
+    return data, None
 
 
 def connect(ctx: ProbeContext, decision: ProxyDecision, host: str, port: int
@@ -157,8 +177,10 @@ def connect(ctx: ProbeContext, decision: ProxyDecision, host: str, port: int
         return ProbeResult("proxy.connect", shown, Status.FAILED, time.monotonic() - started,
                            facts={**facts, **more}, failure=Failure(kind, detail)), None
 
+    budget = ctx.deadline.cap(ctx.timeout_s)
+    ends = started + budget
     try:
-        sock = dial(proxy_host, proxy_port, ctx.deadline.cap(ctx.timeout_s))
+        sock = dial(proxy_host, proxy_port, budget)
     except OSError as exc:
         kind, why = classify_os_error(exc)
         return fail("proxy.unreachable", f"cannot reach the proxy {proxy_host}:{proxy_port}: {why}",
@@ -166,8 +188,13 @@ def connect(ctx: ProbeContext, decision: ProxyDecision, host: str, port: int
     try:
         if parts.scheme == "https":
             tls = ssl.create_default_context()
+            # CPython bounds the whole handshake by this one timeout, not each read.
+            sock.settimeout(max(0.05, ends - time.monotonic()))
             try:
                 sock = tls.wrap_socket(sock, server_hostname=proxy_host)
+            except TimeoutError:
+                sock.close()
+                return fail("proxy.error", f"TLS to the proxy did not complete within {budget:g} s")
             except ssl.SSLError as exc:
                 sock.close()
                 if "WRONG_VERSION_NUMBER" in str(exc).upper():
@@ -178,18 +205,36 @@ def connect(ctx: ProbeContext, decision: ProxyDecision, host: str, port: int
         if parts.username is not None:
             secret = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
             request += "Proxy-Authorization: Basic " + base64.b64encode(secret.encode()).decode() + "\r\n"
+        sock.settimeout(max(0.05, ends - time.monotonic()))
         sock.sendall((request + "\r\n").encode())
-        head = _read_head(sock)
+        head, short = _read_head(sock, ends)
     except TimeoutError:
         sock.close()
-        return fail("proxy.error", "the proxy accepted the connection but did not answer CONNECT")
+        return fail("proxy.error", f"the proxy did not take the CONNECT request within {budget:g} s")
     except OSError as exc:
         sock.close()
         return fail("proxy.error", f"the proxy dropped the connection: {exc.strerror or exc}")
 
+    facts["bytes_read"] = len(head)
     if head[:1] in (b"\x15", b"\x16"):  # a TLS record: the proxy expected TLS
         sock.close()
         return fail("proxy.scheme_mismatch", "the proxy URL says http:// but the proxy speaks TLS")
+    if short is not None and short != "not-http":
+        sock.close()
+        first = head.split(b"\r\n", 1)[0][:80].decode("latin-1")
+        if short == "time" and not head:
+            return fail("proxy.error", f"the proxy accepted the connection but did not answer CONNECT "
+                                       f"within {budget:g} s")
+        if short == "time":
+            return fail("proxy.error", f"the proxy's answer to CONNECT was still incomplete after "
+                                       f"{budget:g} s ({len(head)} bytes, starting {first!r})")
+        if short == "size":
+            return fail("proxy.error", f"the proxy's answer to CONNECT grew past "
+                                       f"{MAX_HEAD_BYTES // 1024} kB without ending its headers")
+        if head:
+            return fail("proxy.error", f"the proxy closed the connection in the middle of its answer "
+                                       f"to CONNECT ({len(head)} bytes, starting {first!r})")
+        return fail("proxy.error", "the proxy closed the connection without answering CONNECT")
     lines = head.decode("latin-1").split("\r\n")
     status_line = lines[0].split(" ", 2)
     if len(status_line) < 2 or not status_line[0].startswith("HTTP/") or not status_line[1].isdigit():

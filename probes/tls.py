@@ -10,6 +10,7 @@ tls.handshake_failed, tls.timeout, tls.ca_mismatch, tls.name_mismatch, tls.expir
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import socket
@@ -130,11 +131,70 @@ def _kind_for_verify_error(facts: dict, verify_code: int) -> str:
     return "tls.ca_mismatch"
 
 
+class HandshakeStalled(TimeoutError):
+    """The handshake did not finish in time; ``received`` counts the server's bytes."""
+
+    def __init__(self, received: int) -> None:
+        super().__init__(f"TLS handshake stalled after {received} bytes")
+        self.received = received
+
+
+def _handshake_within(sock: socket.socket, tls_ctx: ssl.SSLContext, server_hostname: str,
+                      ends: float) -> ssl.SSLObject:
+    """The handshake over memory buffers, reading the socket ourselves against one
+    deadline: the count of bytes received tells a silent server from one that stalled
+    part-way (a path that drops large packets sends the first records, then nothing)."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = tls_ctx.wrap_bio(incoming, outgoing, server_hostname=server_hostname)
+    received = 0
+    while True:
+        try:
+            tls.do_handshake()
+            done = True
+        except ssl.SSLWantReadError:
+            done = False
+        except ssl.SSLError:
+            with contextlib.suppress(OSError):  # our alert, best effort: the error is what counts
+                sock.send(outgoing.read())
+            raise
+        pending = outgoing.read()
+        if pending:
+            sock.settimeout(max(0.05, ends - time.monotonic()))
+            sock.sendall(pending)
+        if done:
+            return tls
+        left = ends - time.monotonic()
+        if left <= 0:
+            raise HandshakeStalled(received)
+        sock.settimeout(left)
+        try:
+            data = sock.recv(65536)
+        except TimeoutError:
+            raise HandshakeStalled(received) from None
+        if data:
+            received += len(data)
+            incoming.write(data)
+        else:
+            incoming.write_eof()
+
+
+# OpenSSL's client refuses a certificate message over 100 kB (SSL_MAX_CERT_LIST_DEFAULT)
+# and Python cannot raise that limit; Go's crypto/tls takes up to 256 kB.
+_OPENSSL_CERT_LIMIT = (
+    "the server's certificate chain is larger than the 100 kB OpenSSL accepts (thousands of "
+    "SANs do this); kubectl (Go's crypto/tls takes up to 256 kB) would accept it, but kubereach "
+    "cannot verify it here"
+)
+
+
 def handshake(ctx: ProbeContext, subject: str, connect: SocketFactory, *, sni: str,
               ca_pem: bytes | None, insecure: bool, via: str = "direct") -> ProbeResult:
     """``connect`` returns a fresh connected socket; it may be called twice (the second
-    time only to read the certificate of a server that failed verification)."""
+    time only to read the certificate of a server that failed verification). Both
+    handshakes share one budget."""
     started = time.monotonic()
+    budget = ctx.deadline.cap(ctx.timeout_s)
+    ends = started + budget
     cas = load_ca_certs(ca_pem)
     facts: dict = {"sni": sni, "via": via, "insecure_skip_tls_verify": insecure,
                    "ca_given": bool(ca_pem)}
@@ -149,30 +209,40 @@ def handshake(ctx: ProbeContext, subject: str, connect: SocketFactory, *, sni: s
         sock = connect()
     except OSError as exc:
         return failed("tls.handshake_failed", f"could not connect for TLS: {exc.strerror or exc}")
-    sock.settimeout(ctx.deadline.cap(ctx.timeout_s))
     try:
-        with tls_ctx.wrap_socket(sock, server_hostname=server_hostname) as tls:
-            der = tls.getpeercert(binary_form=True)
-            facts.update({"version": tls.version(), "alpn": tls.selected_alpn_protocol()})
-            elapsed = time.monotonic() - started
-            if der:
-                facts.update(certificate_facts(der, sni, cas))
-            facts["verified"] = not insecure
-            return ProbeResult("tls", subject, Status.OK, elapsed, facts=facts,
-                               phases={"handshake": elapsed})
+        tls = _handshake_within(sock, tls_ctx, server_hostname, ends)
+        der = tls.getpeercert(binary_form=True)
+        facts.update({"version": tls.version(), "alpn": tls.selected_alpn_protocol()})
+        elapsed = time.monotonic() - started
+        if der:
+            facts.update(certificate_facts(der, sni, cas))
+        facts["verified"] = not insecure
+        return ProbeResult("tls", subject, Status.OK, elapsed, facts=facts,
+                           phases={"handshake": elapsed})
     except ssl.SSLCertVerificationError as exc:
         facts.update({"verified": False, "verify_code": exc.verify_code,
                       "verify_message": exc.verify_message})
-        der = _fetch_leaf(connect, server_hostname, ctx)
+        der = _fetch_leaf(connect, server_hostname, ends)
         if der:
             facts.update(certificate_facts(der, sni, cas))
         kind = _kind_for_verify_error(facts, exc.verify_code)
         if kind == "tls.ca_mismatch" and der:
             facts.update(interception_facts(connect, der, server_hostname, ctx))
         return failed(kind, f"certificate rejected: {exc.verify_message}")
+    except HandshakeStalled as exc:
+        facts["handshake_bytes_received"] = exc.received
+        if not exc.received:
+            return failed("tls.timeout", f"the TLS handshake stalled: no ServerHello within {budget:g} s")
+        return failed("tls.timeout", f"the TLS handshake stalled: {exc.received} bytes from the server, "
+                                     f"then the handshake was still incomplete after {budget:g} s")
     except TimeoutError:
-        return failed("tls.timeout", "the TLS handshake stalled: no ServerHello before the timeout")
+        return failed("tls.timeout", f"the TLS handshake stalled: the ClientHello could not be sent "
+                                     f"within {budget:g} s")
     except ssl.SSLError as exc:
+        if exc.reason == "EXCESSIVE_MESSAGE_SIZE":
+            facts["certificate_too_large_for_openssl"] = True
+            return ProbeResult("tls", subject, Status.SKIPPED, time.monotonic() - started,
+                               facts=facts, phases={"handshake": None}, reason=_OPENSSL_CERT_LIMIT)
         return failed("tls.handshake_failed", f"TLS handshake failed: {exc.reason or exc}")
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
@@ -181,14 +251,20 @@ def handshake(ctx: ProbeContext, subject: str, connect: SocketFactory, *, sni: s
         sock.close()
 
 
-def _fetch_leaf(connect: SocketFactory, server_hostname: str, ctx: ProbeContext) -> bytes | None:
+def _fetch_leaf(connect: SocketFactory, server_hostname: str, ends: float) -> bytes | None:
+    if ends - time.monotonic() <= 0.05:
+        return None
     try:
         sock = connect()
-        sock.settimeout(ctx.deadline.cap(ctx.timeout_s))
-        with _insecure_context().wrap_socket(sock, server_hostname=server_hostname) as tls:
-            return tls.getpeercert(binary_form=True)
+    except OSError:
+        return None
+    try:
+        return _handshake_within(sock, _insecure_context(), server_hostname, ends).getpeercert(
+            binary_form=True)
     except (OSError, ssl.SSLError):
         return None
+    finally:
+        sock.close()
 
 
 _IN_CLUSTER_NAMES = frozenset({"kubernetes", "kubernetes.default", "kubernetes.default.svc"})

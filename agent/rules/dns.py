@@ -75,6 +75,43 @@ def no_answer(obs: Observations) -> Iterator[Hit]:
               f"server.{more}", (evidence(r), *ev), fix_args=_zone_of(obs.target.host))
 
 
+@rule("dns.cname_loop", Severity.BLOCKER, "The API server name is a CNAME loop",
+      "Break the loop in the zones of the names shown: the last CNAME must point at a name that has an A "
+      "record (for a private cluster, the A record in its privatelink zone), not back into the chain.")
+def cname_loop(obs: Observations) -> Iterator[Hit]:
+    if obs.proxy_used():
+        return
+    r = obs.one("dns.system")
+    if r is None or r.kind != "dns.cname_loop":
+        return
+    more, ev = _what_if(obs)
+    yield Hit(obs.target.host, f"{r.failure.detail}; kubectl finds no address at the end of the chain and fails "
+              f"with 'no such host'.{more}", (evidence(r), *attempt_evidence(r), *ev))
+
+
+@rule("dns.id_mismatch", Severity.WARNING, "A resolver answers with the wrong query ID",
+      "Something between this host and {server} rewrites DNS answers: a broken NAT (UDP port or ID "
+      "translation), DNS proxy or security appliance. Fix or bypass it, or use another resolver.")
+def id_mismatch(obs: Observations) -> Iterator[Hit]:
+    """Go drops answers whose ID or question does not match its query and keeps waiting,
+    so such a resolver looks dead to kubectl although it answers."""
+    system = obs.one("dns.system")
+    system_failed = system is not None and system.kind == "dns.id_mismatch" and not obs.proxy_used()
+    named = False
+    for view in dns_views(obs):
+        if view.kind == "dns.id_mismatch":
+            named = True
+            yield Hit(view.subject, f"{view_name(view)} answers, but never with the query's ID: "
+                      f"{view.failure.detail}.", (evidence(view), *attempt_evidence(view)),
+                      fix_args={"server": view.facts.get("server", view.subject)},
+                      severity=Severity.BLOCKER if system_failed else None)
+    if system_failed and not named:
+        bad = [a.endpoint for a in system.attempts if a.failure and a.failure.kind == "dns.id_mismatch"]
+        yield Hit(obs.target.host, f"{', '.join(bad) or 'The resolver'} answered only with the wrong query ID: "
+                  f"{system.failure.detail}.", (evidence(system), *attempt_evidence(system)),
+                  fix_args={"server": ", ".join(bad) or "the resolver"}, severity=Severity.BLOCKER)
+
+
 @rule("dns.server_failure", Severity.BLOCKER, "The resolver failed instead of answering",
       "The resolver answers SERVFAIL or REFUSED: check its forwarders (a conditional forwarder for the zone "
       "pointing at a server that cannot reach Azure DNS fails like this) or use another resolver.")
@@ -166,4 +203,4 @@ def split_horizon(obs: Observations) -> Iterator[Hit]:
               fix_args={"system": "the system resolver"})
 
 
-RULES = (nxdomain, no_answer, server_failure, resolver_unreachable, hosts_override, split_horizon)
+RULES = (nxdomain, no_answer, cname_loop, id_mismatch, server_failure, resolver_unreachable, hosts_override, split_horizon)

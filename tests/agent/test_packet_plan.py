@@ -8,7 +8,7 @@ import time
 import pytest
 
 from agent.deadline import Deadline
-from agent.packet_plan import PacketGate, packet_probes_for
+from agent.packet_plan import MAX_PACKET_ADDRESSES, PacketGate, packet_addresses, packet_probes_for
 from probes.base import ProbeContext, Status
 from tests.agent.builders import step
 
@@ -93,3 +93,29 @@ def test_gate_decides_exactly_once_under_a_race():
         gate.tcp_done(step("tcp", ADDR, kind="tcp.timeout"))
         time.sleep(0.005)
         assert submitted == ["packet.syn", "packet.trace"]
+
+
+@pytest.mark.parametrize(("kubectl", "others", "chosen"), [
+    ([], [], []),
+    (["10.1.0.4"], ["10.1.0.5"], ["10.1.0.4", "10.1.0.5"]),
+    ([f"10.1.0.{i}" for i in range(1, 33)], [], ["10.1.0.1", "10.1.0.2", "10.1.0.3", "10.1.0.4"]),
+    # kubectl's addresses first, whatever order the views answered in; no duplicates
+    (["10.1.0.9", "10.1.0.8"], ["10.2.0.1", "10.1.0.9", "10.2.0.2", "10.2.0.3"],
+     ["10.1.0.9", "10.1.0.8", "10.2.0.1", "10.2.0.2"]),
+])
+def test_packet_addresses_caps_and_prefers_kubectl_s(kubectl, others, chosen):
+    assert packet_addresses(kubectl, others) == chosen
+
+
+def test_gate_submits_nothing_for_an_address_beyond_the_cap():
+    submitted: list[str] = []
+    ctx = ProbeContext(deadline=Deadline(10.0), timeout_s=5.0)
+    kubectl = [f"10.1.0.{i}" for i in range(1, 10)]
+    gates = {a: PacketGate(ctx, a, 443, lambda t, _window: submitted.append(t.subject), quick_s=5,
+                           eligible=lambda a=a: a in packet_addresses(kubectl))
+             for a in kubectl}
+    for address, gate in gates.items():
+        gate.tcp_done(step("tcp", address, kind="tcp.timeout"))
+        gate.tls_done(step("tcp", address), step("tls", address, kind="tls.timeout"))
+    assert sorted({s.split(":")[0] for s in submitted}) == kubectl[:MAX_PACKET_ADDRESSES]
+    assert len(submitted) == 3 * MAX_PACKET_ADDRESSES  # syn + trace, then pmtu, for each
