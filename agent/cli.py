@@ -53,7 +53,7 @@ def diagnose(
     server: Annotated[str | None, typer.Option(help="API server URL; overrides the kubeconfig's.")] = None,
     resolver: Annotated[list[str] | None, typer.Option(help="Extra resolver to compare, [LABEL=]IP[:PORT]; repeatable.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds each probe may take.")] = 5.0,
-    deadline: Annotated[float | None, typer.Option(help="Seconds the whole diagnosis may take (default: --timeout plus 0.1).")] = None,
+    deadline: Annotated[float | None, typer.Option(help="Seconds the whole diagnosis may take (default: --timeout).")] = None,
     request_timeout: Annotated[str | None, typer.Option(help="The --request-timeout your kubectl commands use (8s, 1m, bare seconds; default none): the verdict is what kubectl gets with it.")] = None,
     format: Annotated[str, typer.Option("--format", help="text, json or markdown.")] = "text",
     output: Annotated[str | None, typer.Option(help="Write the report to this file instead of stdout.")] = None,

@@ -97,8 +97,8 @@ class Diagnosis:
 def default_deadline(timeout_s: float) -> float:
     """Every probe runs concurrently and gets at most ``timeout_s``; a step that waits for
     another (TCP after DNS, TLS after TCP) gets what is left, so the whole run fits in one
-    timeout. The margin pays for starting threads and the last results coming in."""
-    return timeout_s + 0.1
+    timeout. Results that land just after it are still taken (``runner.GRACE_S``)."""
+    return timeout_s
 
 
 class _Plan:

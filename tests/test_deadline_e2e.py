@@ -93,10 +93,10 @@ def test_stalled_tls_and_silent_arm_end_within_the_deadline(tmp_path):
         took = time.monotonic() - started
     assert proc.returncode == 1, proc.stderr
     doc = json.loads(proc.stdout)
-    # The documented bound is --timeout plus 0.1 s for the probes; the rest is interpreter
-    # start and rendering. Before the runner's deadline held, this kind of run took minutes.
+    # The documented bound is --timeout for the probes; the rest is interpreter start and
+    # rendering. Before the runner's deadline held, this kind of run took minutes.
     assert took < TIMEOUT_S + 1.5, took
-    assert doc["timings"]["deadline_s"] <= TIMEOUT_S + 0.1
+    assert doc["timings"]["deadline_s"] == TIMEOUT_S
     probes = {p["probe"]: p for p in doc["probes"]}
     assert probes["cloud.imds"]["status"] == "ok"
     assert probes["cloud.arm"]["status"] in ("failed", "error")
