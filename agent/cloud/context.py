@@ -9,7 +9,6 @@ address of Azure DNS (``azure_dns_ip`` or ``KUBEREACH_AZURE_DNS_IP``).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -172,19 +171,13 @@ def _valid_range(text: str) -> str:
 
 
 def _read_json(path: Path, what: str) -> Any:
-    try:
-        # utf-8-sig: the az CLI on Windows can write a byte-order mark.
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise InventoryError(f"{what} {path}: cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise InventoryError(f"{what} {path}: not UTF-8 text") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InventoryError(
-            f"{what} {path}: not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
+    """Bounded like every input (agent/inputs.py): 16 MiB, 100 levels, no 4,300-digit numbers."""
+    from agent import inputs
+
+    where = f"{what} {inputs.shown(path)}"
+    # utf-8-sig: the az CLI on Windows can write a byte-order mark.
+    text = inputs.read_text(path, what, InventoryError, encoding="utf-8-sig")
+    return inputs.load_json(text, where, InventoryError)
 
 
 def _parse_cluster_doc(doc: Any, where: str) -> ClusterFacts:
