@@ -31,6 +31,7 @@ from agent.cloud.egress import (
     fetch_egress_ip,
     valid_ip,
 )
+from agent.cloud.egress import url_problem as egress_url_problem
 from agent.cloud.imds import (
     IMDS_URL,
     PROBE_TIMEOUT_S,
@@ -41,6 +42,7 @@ from agent.cloud.imds import (
 )
 from agent.cloud.inventory import Inventory, InventoryParseError, parse_inventory
 from agent.errors import InventoryError, UsageError
+from agent.target import redact_url
 
 AZURE_DNS_IP = "168.63.129.16"
 DISCOVER_MODES = ("off", "auto", "azure")
@@ -110,6 +112,8 @@ def load_cloud_context(
     dns_ip = azure_dns_ip or env.get("KUBEREACH_AZURE_DNS_IP") or AZURE_DNS_IP
     if valid_ip(dns_ip) is None:
         raise UsageError(f"Azure DNS address {dns_ip!r} is not an IP address")
+    if egress_ip_url is not None and (problem := egress_url_problem(egress_ip_url)):
+        raise UsageError(f"--egress-ip-url {redact_url(egress_ip_url)!r} {problem}")
     explicit_egress = None
     if egress_ip is not None:
         address = valid_ip(egress_ip)
