@@ -143,6 +143,10 @@ def load_cloud_context(
         inventory = parse_inventory(documents)
     except InventoryParseError as exc:
         raise InventoryError(str(exc)) from None
+    except _SHAPE_ERRORS as exc:
+        raise InventoryError(_shape_error(documents, exc)) from None
+    if (wrong := _wrong_field(inventory)) is not None:
+        raise InventoryError(f"--inventory: {wrong}")
 
     egress = explicit_egress
     if egress is None and egress_ip_url:
@@ -184,11 +188,96 @@ def _read_json(path: Path, what: str) -> Any:
     return inputs.load_json(text, where, InventoryError)
 
 
+# The parsers trust a field's type once its resource is recognised (a list of aRecords,
+# a string privateDNSZone); a file that breaks that comes out here as one line, naming
+# the file and the kind of resource, instead of an internal error.
+_SHAPE_ERRORS = (TypeError, AttributeError, KeyError, IndexError, ValueError)
+_KINDS = {"_add_vnet": "a virtual network", "_add_peering": "a VNet peering",
+          "_add_zone": "a private DNS zone", "_add_link": "a private DNS zone link",
+          "_add_a_records": "an A record set", "_add_nic": "a network interface",
+          "_add_public_ip": "a public IP address", "_add_cluster": "a cluster",
+          "parse_aks": "an AKS cluster", "parse_eks": "an EKS cluster"}
+
+
+def _failing_kind(exc: BaseException) -> str:
+    import traceback
+
+    names = [frame.name for frame in traceback.extract_tb(exc.__traceback__)]
+    return next((_KINDS[n] for n in reversed(names) if n in _KINDS), "a resource")
+
+
+def _shape_error(documents: list[tuple[str, Any]], exc: BaseException) -> str:
+    source = "--inventory"
+    for where, doc in documents:  # only on failure: find the file, alone
+        try:
+            parse_inventory([(where, doc)])
+        except _SHAPE_ERRORS:
+            source = f"--inventory {where}"
+            break
+        except InventoryParseError:
+            continue
+    return (f"{source}: {_failing_kind(exc)} has a field of an unexpected type "
+            f"(a list, map, string or number where another was expected; {type(exc).__name__})")
+
+
+_SIMPLE_TYPES = {"str": str, "bool": bool, "int": int, "float": (int, float)}
+
+
+def _wrong_field(obj: Any) -> str | None:
+    """The first field of a parsed dataclass (recursively) whose value is not of its declared
+    simple type, described in words; None when all fit. The parsers copy some values as
+    they find them (a privateDNSZone of 5), which the rules would later trip over."""
+    import dataclasses
+
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        kinds = [k.strip() for k in str(f.type).split("|")]
+        if value is None:
+            continue
+        if dataclasses.is_dataclass(value):
+            if (inner := _wrong_field(value)) is not None:
+                return inner
+            continue
+        if isinstance(value, tuple):
+            for item in value:
+                if dataclasses.is_dataclass(item):
+                    if (inner := _wrong_field(item)) is not None:
+                        return inner
+                elif "tuple[str, ...]" in kinds and not isinstance(item, str):
+                    return f"{_label(obj)}: {f.name} holds {_words(item)}, not a string"
+            continue
+        simple = [k for k in kinds if k != "None"]
+        if simple and all(k in _SIMPLE_TYPES for k in simple):
+            wanted = tuple(t for k in simple for t in (_SIMPLE_TYPES[k] if isinstance(_SIMPLE_TYPES[k], tuple)
+                                                       else (_SIMPLE_TYPES[k],)))
+            if not isinstance(value, wanted) or (bool not in wanted and isinstance(value, bool)):
+                want = " or ".join(_words(_SIMPLE_TYPES[k] if k != "float" else 0.0) for k in simple)
+                return f"{_label(obj)}: {f.name} is {_words(value)}, not {want}"
+    return None
+
+
+def _words(value: Any) -> str:
+    kind = value if isinstance(value, type) else type(value)
+    return {bool: "true/false", int: "a number", float: "a number", str: "a string", list: "a list",
+            dict: "a map"}.get(kind, f"a {kind.__name__}")
+
+
+def _label(obj: Any) -> str:
+    name = getattr(obj, "name", None)
+    return f"{type(obj).__name__} {name!r}" if isinstance(name, str) else type(obj).__name__
+
+
 def _parse_cluster_doc(doc: Any, where: str) -> ClusterFacts:
     try:
-        return parse_cluster(doc)
+        facts = parse_cluster(doc)
     except NotAClusterError as exc:
         raise InventoryError(f"{where}: {exc}") from None
+    except _SHAPE_ERRORS as exc:
+        raise InventoryError(f"{where}: {_failing_kind(exc)} has a field of an unexpected type "
+                             f"({type(exc).__name__})") from None
+    if (wrong := _wrong_field(facts)) is not None:
+        raise InventoryError(f"{where}: {wrong}")
+    return facts
 
 
 def read_cluster(path: Path) -> ClusterFacts:
