@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import stat
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ MAX_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 100  # a kubeconfig nests about 6 deep, an ARM document about 15
 MAX_YAML_NODES = 1_000_000  # nodes after alias expansion; a big real kubeconfig has ~10,000
 _CHUNK = 1024 * 1024
+FIFO_WAIT_S = 10.0  # how long a named pipe may take to get a writer
 
 ErrorClass = type[Exception]
 
@@ -47,8 +49,9 @@ def user_path(text: str, what: str, error: ErrorClass) -> Path:
 def read_bytes(path: Path, what: str, error: ErrorClass) -> bytes:
     """At most :data:`MAX_BYTES` of ``path``; a larger file (or an endless device) is an error.
 
-    Opened non-blocking, so a FIFO with no writer reads as empty instead of hanging in
-    open(); then read blocking in chunks, never more than the cap plus one byte."""
+    Opened non-blocking, so a FIFO does not hang open() while it has no writer; a FIFO then
+    gets :data:`FIFO_WAIT_S` for one to write. Read blocking in chunks, never more than the
+    cap plus one byte."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
@@ -56,8 +59,15 @@ def read_bytes(path: Path, what: str, error: ErrorClass) -> bytes:
     except ValueError:  # a NUL byte that slipped past user_path
         raise error(f"{what} path {shown(path)} contains a NUL byte") from None
     try:
-        if stat.S_ISDIR(os.fstat(fd).st_mode):
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
             raise error(f"cannot read {what} {shown(path)}: it is a directory")
+        if stat.S_ISFIFO(mode):
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            if not poller.poll(FIFO_WAIT_S * 1000):
+                raise error(f"{what} {shown(path)} is a named pipe nothing wrote to "
+                            f"within {FIFO_WAIT_S:g} s")
         os.set_blocking(fd, True)
         chunks: list[bytes] = []
         total = 0
