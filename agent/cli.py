@@ -135,31 +135,53 @@ def demo(
     raise typer.Exit(run_demo(out=sys.stdout, timeout_s=timeout))
 
 
+def _one_line(text: str) -> str:
+    """A message quoting user input (a path with a newline, a control character) still
+    prints as one line: anything unprintable is shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+class _Interrupted(BaseException):
+    """Ctrl-C, raised past typer. typer turns a KeyboardInterrupt into a bare exit code 130
+    that comes back like a return value, with nothing printed; a BaseException of our own
+    passes through it (and through every ``except Exception``) to main()."""
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    raise _Interrupted
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
     from agent.errors import KubereachError
 
+    # Signal handlers can only be set from the main thread (tests may call main elsewhere).
+    installed = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, _on_sigint) if installed else None
     try:
         # standalone_mode=False: usage errors reach us, so they print as one line.
         code = app(args=argv, prog_name="kubereach", standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt, _Interrupted):
         _stderr("kubereach: interrupted")
         return 130
     except KubereachError as exc:
-        _stderr(f"kubereach: error: {exc}")
+        _stderr(f"kubereach: error: {_one_line(str(exc))}")
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        _stderr("kubereach: interrupted")
-        return 130
     except Exception as exc:
         # typer vendors click, so its usage errors are matched by shape, not by class.
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
-            _stderr(f"kubereach: error: {exc.format_message()}")
+            _stderr(f"kubereach: error: {_one_line(exc.format_message())}")
             return EXIT_USAGE
         # The last line of defence: never a traceback on a user's screen.
         _stderr(f"kubereach: internal error ({type(exc).__name__}); please report it with --verbose output")
         return EXIT_USAGE
+    finally:
+        if installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
     return code if isinstance(code, int) else 0
 
 

@@ -19,9 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import yaml
-
-from agent import redact
+from agent import inputs, redact
 from agent.errors import KubeconfigError, UsageError
 from agent.target import Auth, Target
 
@@ -36,32 +34,113 @@ class Loaded:
 def kubeconfig_paths(explicit: str | None, env: Mapping[str, str]) -> tuple[list[Path], bool]:
     """The files to read and whether they were named explicitly (then they must exist)."""
     if explicit:
-        return [Path(explicit).expanduser()], True
+        return [inputs.user_path(explicit, "kubeconfig", KubeconfigError)], True
     if env.get("KUBECONFIG"):
-        return [Path(p).expanduser() for p in env["KUBECONFIG"].split(os.pathsep) if p], False
+        return [inputs.user_path(p, "$KUBECONFIG entry", KubeconfigError)
+                for p in env["KUBECONFIG"].split(os.pathsep) if p], False
     home = env.get("HOME") or str(Path.home())
     return [Path(home) / ".kube" / "config"], False
 
 
 def _read_one(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise KubeconfigError(f"cannot read kubeconfig {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise KubeconfigError(f"kubeconfig {path} is not UTF-8 text") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        # The YAML error text can quote file content, which may be a secret: not shown.
-        raise KubeconfigError(f"kubeconfig {path} is not valid YAML{where}") from None
+    text = inputs.read_text(path, "kubeconfig", KubeconfigError)
+    doc = inputs.load_yaml(text, f"kubeconfig {inputs.shown(path)}", KubeconfigError)
     if doc is None:
         return {}
     if not isinstance(doc, dict):
-        raise KubeconfigError(f"kubeconfig {path} is not a kubeconfig (top level is not a map)")
+        raise KubeconfigError(f"kubeconfig {inputs.shown(path)} is not a kubeconfig (top level is not a map)")
+    _check_types(doc, path)
     return doc
+
+
+# kubectl decodes the kubeconfig into typed Go structs and refuses the whole file when a
+# known field has the wrong type ("json: cannot unmarshal number into Go struct field
+# Cluster.clusters.cluster.server of type string"), used entry or not; null is allowed.
+# Unknown fields are ignored, as kubectl ignores them.
+_STR, _BOOL, _LIST, _MAP, _STRLIST, _STRMAP, _ENV = (
+    "a string", "true or false", "a list", "a map", "a list of strings", "a map of strings",
+    "a list of {name, value}")
+_TOP = {"apiVersion": _STR, "kind": _STR, "current-context": _STR, "clusters": _LIST,
+        "users": _LIST, "contexts": _LIST, "preferences": _MAP, "extensions": _LIST}
+_CLUSTER = {"server": _STR, "tls-server-name": _STR, "insecure-skip-tls-verify": _BOOL,
+            "certificate-authority": _STR, "certificate-authority-data": _STR,
+            "proxy-url": _STR, "disable-compression": _BOOL, "extensions": _LIST}
+_CONTEXT = {"cluster": _STR, "user": _STR, "namespace": _STR, "extensions": _LIST}
+_USER = {"client-certificate": _STR, "client-certificate-data": _STR, "client-key": _STR,
+         "client-key-data": _STR, "token": _STR, "tokenFile": _STR, "as": _STR, "as-uid": _STR,
+         "as-groups": _STRLIST, "username": _STR, "password": _STR, "auth-provider": _MAP,
+         "exec": _MAP, "extensions": _LIST}
+_EXEC = {"command": _STR, "apiVersion": _STR, "args": _STRLIST, "env": _ENV, "installHint": _STR,
+         "provideClusterInfo": _BOOL, "interactiveMode": _STR}
+_PROVIDER = {"name": _STR, "config": _STRMAP}
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    for cls, name in ((str, "a string"), (dict, "a map"), (list, "a list"), (bytes, "binary data")):
+        if isinstance(value, cls):
+            return name
+    return f"a YAML {type(value).__name__}"
+
+
+def _fits(value: Any, want: str) -> bool:
+    if value is None:
+        return True
+    if want == _STR:
+        return isinstance(value, str)
+    if want == _BOOL:
+        return isinstance(value, bool)
+    if want == _LIST:
+        return isinstance(value, list)
+    if want == _MAP:
+        return isinstance(value, dict)
+    if want == _STRLIST:
+        return isinstance(value, list) and all(v is None or isinstance(v, str) for v in value)
+    if want == _STRMAP:
+        return isinstance(value, dict) and all(v is None or isinstance(v, str) for v in value.values())
+    if want == _ENV:
+        return isinstance(value, list) and all(
+            v is None or (isinstance(v, dict) and all(_fits(v.get(k), _STR) for k in ("name", "value")))
+            for v in value)
+    raise AssertionError(want)
+
+
+def _check_fields(body: Mapping[str, Any], schema: Mapping[str, str], where: str) -> None:
+    for key, want in schema.items():
+        value = body.get(key)
+        if not _fits(value, want):
+            got = _kind(value)
+            if want in (_STRLIST, _STRMAP, _ENV) and isinstance(value, (list, dict)):
+                got = f"{got} holding something else"
+            raise KubeconfigError(f"{where}'{key}' must be {want}, not {got} "
+                                  "(kubectl refuses to load this file)")
+
+
+def _check_types(doc: Mapping[str, Any], path: Path) -> None:
+    prefix = f"kubeconfig {inputs.shown(path)}: "
+    _check_fields(doc, _TOP, prefix)
+    for key, item, schema in (("clusters", "cluster", _CLUSTER), ("contexts", "context", _CONTEXT),
+                              ("users", "user", _USER)):
+        for entry in doc.get(key) or []:
+            if not isinstance(entry, dict):
+                raise KubeconfigError(f"{prefix}an entry of '{key}' is {_kind(entry)}, not a map")
+            name = entry.get("name")
+            if not isinstance(name, str):
+                raise KubeconfigError(f"{prefix}an entry of '{key}' has no name"
+                                      + ("" if name is None else f" ('name' is {_kind(name)})"))
+            body = entry.get(item)
+            if body is None:
+                continue
+            if not isinstance(body, dict):
+                raise KubeconfigError(f"{prefix}{item} {name!r} is {_kind(body)}, not a map")
+            _check_fields(body, schema, f"{prefix}{item} {name!r}: ")
+            if item == "user":
+                for sub, sub_schema in (("exec", _EXEC), ("auth-provider", _PROVIDER)):
+                    if isinstance(body.get(sub), dict):
+                        _check_fields(body[sub], sub_schema, f"{prefix}user {name!r}: {sub} ")
 
 
 def _named(doc: Mapping[str, Any], key: str, item: str, path: Path) -> dict[str, dict]:
@@ -84,19 +163,31 @@ def normalise_server(server: str) -> tuple[str, str, int, str]:
     raw = server.strip()
     if "://" not in raw:
         raw = "https://" + raw
+    shown = redact.raw_url(server)  # the URL may hold a password: never quote it
     try:
         parts = urlsplit(raw)
         port = parts.port
     except ValueError:
-        raise UsageError(f"server URL {server!r} is malformed") from None
+        raise UsageError(f"server URL {shown!r} is malformed") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise UsageError(f"server URL {server!r} is malformed: want https://HOST[:PORT]")
+        raise UsageError(f"server URL {shown!r} is malformed: want https://HOST[:PORT]")
     host = parts.hostname
-    port = port or (443 if parts.scheme == "https" else 80)
+    # An explicit port 0 stays 0: kubectl dials it (and gets "connection refused").
+    port = port if port is not None else (443 if parts.scheme == "https" else 80)
     netloc = f"[{host}]" if ":" in host else host
-    if parts.port:
+    if parts.port is not None:
         netloc += f":{parts.port}"
     return urlunsplit((parts.scheme, netloc, parts.path, "", "")), host, port, parts.scheme
+
+
+def _scheme_problems(scheme: str) -> list[str]:
+    if scheme == "http":
+        # kubectl would talk plain HTTP; the probes here speak TLS, and managed API servers
+        # (AKS, EKS) only listen for HTTPS.
+        return ["the server URL is http://, so kubectl would send plain HTTP (credentials included) "
+                "and a managed API server, which listens only for HTTPS, would not answer it; "
+                "use https://"]
+    return []
 
 
 def _auth(user: Mapping[str, Any], env: Mapping[str, str]) -> Auth:
@@ -134,36 +225,52 @@ def _ca(cluster: Mapping[str, Any], problems: list[str]) -> tuple[bytes | None, 
         return pem, "certificate-authority-data"
     ca_file = cluster.get("certificate-authority")
     if ca_file:
-        path = Path(str(ca_file)).expanduser()
-        if not path.is_absolute():
-            path = Path(cluster["__dir__"]) / path
         try:
-            pem = path.read_bytes()
-        except OSError as exc:
-            problems.append(f"certificate-authority file {path} cannot be read: {exc.strerror}")
-            return None, f"certificate-authority: {path}"
+            path = _file_in(ca_file, cluster["__dir__"], "certificate-authority file")
+            pem = inputs.read_bytes(path, "certificate-authority file", KubeconfigError)
+        except KubeconfigError as exc:
+            problems.append(str(exc))
+            return None, f"certificate-authority: {inputs.shown(str(ca_file))}"
         if b"-----BEGIN CERTIFICATE-----" not in pem:
-            problems.append(f"certificate-authority file {path} holds no PEM certificate")
-            return None, f"certificate-authority: {path}"
-        return pem, f"certificate-authority: {path}"
+            problems.append(f"certificate-authority file {inputs.shown(path)} holds no PEM certificate")
+            return None, f"certificate-authority: {inputs.shown(path)}"
+        return pem, f"certificate-authority: {inputs.shown(path)}"
     return None, "system"
 
 
-def _unreadable_user_files(user: Mapping[str, Any]) -> list[str]:
-    """kubectl reads these before dialling and stops when one is missing."""
-    out = []
+def _file_in(value: str, folder: str, what: str) -> Path:
+    """A file named in the kubeconfig; client-go reads a relative path from the file's folder."""
+    path = inputs.user_path(value, what, KubeconfigError)
+    return path if path.is_absolute() else Path(folder) / path
+
+
+def _user_files(user: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """-> (problems, secrets). kubectl reads these before dialling and stops when one is
+    missing; the token file and key are read (bounded) so their content can be scrubbed."""
+    problems: list[str] = []
+    secrets: list[str] = []
     for key in ("tokenFile", "client-certificate", "client-key"):
         if not user.get(key):
             continue
-        path = Path(str(user[key])).expanduser()
-        if not path.is_absolute():
-            path = Path(user["__dir__"]) / path
-        if not os.access(path, os.R_OK):
-            out.append(f"the user's {key} {path} cannot be read")
+        what = f"the user's {key}"
+        try:
+            path = _file_in(user[key], user["__dir__"], what)
+        except KubeconfigError as exc:
+            problems.append(str(exc))
+            continue
+        try:
+            data = inputs.read_bytes(path, what, KubeconfigError)
+        except KubeconfigError as exc:
+            too_big = "larger than" in str(exc)
+            problems.append(str(exc) if too_big else f"{what} {inputs.shown(path)} cannot be read")
+            continue
+        if key != "client-certificate":
+            text = data.decode("utf-8", "replace").strip()
+            secrets += [text, *(line for line in text.splitlines() if "-----" not in line)]
     if bool(user.get("client-certificate-data") or user.get("client-certificate")) != bool(
             user.get("client-key-data") or user.get("client-key")):
-        out.append("the user has a client certificate without its key, or a key without its certificate")
-    return out
+        problems.append("the user has a client certificate without its key, or a key without its certificate")
+    return problems, secrets
 
 
 def load(
@@ -183,7 +290,8 @@ def load(
     if not docs:
         if server:
             url, host, port, scheme = normalise_server(server)
-            return Loaded(Target(url, host, port, scheme), ())
+            return Loaded(Target(url, host, port, scheme), tuple(_scheme_problems(scheme)),
+                          tuple(redact.url_password(server)))
         where = ", ".join(str(p) for p in paths)
         raise KubeconfigError(
             f"no kubeconfig found (looked for {where}); give --kubeconfig or --server"
@@ -207,7 +315,8 @@ def load(
     if not chosen:
         if server:
             url, host, port, scheme = normalise_server(server)
-            return Loaded(Target(url, host, port, scheme, kubeconfig=file_list), ())
+            return Loaded(Target(url, host, port, scheme, kubeconfig=file_list),
+                          tuple(_scheme_problems(scheme)), tuple(redact.url_password(server)))
         raise KubeconfigError("kubeconfig has no current-context; give --context NAME")
     if chosen not in contexts:
         known = ", ".join(sorted(contexts)) or "none"
@@ -227,11 +336,14 @@ def load(
         raise KubeconfigError(f"cluster {cluster_name!r} has no server")
     url, host, port, scheme = normalise_server(str(raw_server))
 
-    problems: list[str] = []
-    secrets = [*redact.from_user(user), *redact.url_password(cluster.get("proxy-url"))]
+    problems: list[str] = _scheme_problems(scheme)
+    secrets = [*redact.from_user(user), *redact.url_password(cluster.get("proxy-url")),
+               *redact.url_password(str(raw_server))]
     ca_pem, ca_source = _ca(cluster, problems)
-    problems += _unreadable_user_files(user)
-    insecure = bool(cluster.get("insecure-skip-tls-verify"))
+    file_problems, file_secrets = _user_files(user)
+    problems += file_problems
+    secrets += file_secrets
+    insecure = cluster.get("insecure-skip-tls-verify") is True
     if insecure and (cluster.get("certificate-authority-data") or cluster.get("certificate-authority")):
         # client-go refuses this pair before dialling: "specifying a root certificates file
         # with the insecure flag is not allowed".

@@ -15,17 +15,51 @@ _USER_SECRET_KEYS = ("token", "password", "client-key-data", "client-key")
 _PROVIDER_SECRET_KEYS = ("access-token", "refresh-token", "client-secret", "id-token", "apiserver-id")
 
 
+def _userinfo(url: str) -> tuple[str, str, str] | None:
+    """-> (everything up to the authority, userinfo, the rest), from the raw text.
+
+    Taken up to the LAST '@', not by a URL parser: in ``http://u:Pass/word@proxy`` or
+    ``http://u:Pa#ss@proxy`` the unescaped '/' or '#' ends the authority early for a
+    parser, which would then see no userinfo at all and print the password as a path or
+    fragment. Over-redacting a path that holds an '@' is the cheaper mistake."""
+    scheme_end = url.find("://")
+    start = scheme_end + 3 if scheme_end >= 0 else 0
+    at = url.rfind("@")
+    if at < start:
+        return None
+    return url[:start], url[start:at], url[at + 1:]
+
+
+def raw_url(url: str) -> str:
+    """``url`` as typed, its userinfo replaced: ``user:REDACTED@`` or ``REDACTED@``.
+    Works on text no parser accepts (a bad port, an unclosed '['), for error messages."""
+    split = _userinfo(url)
+    if split is None:
+        return url
+    head, userinfo, rest = split
+    name, colon, _ = userinfo.partition(":")
+    if colon and name and not any(c in name for c in "/?#[]"):
+        return f"{head}{name}:REDACTED@{rest}"
+    return f"{head}REDACTED@{rest}"
+
+
 def url_password(url: str | None) -> list[str]:
+    """The password of a URL, as a parser reads it and as typed, escaped and unescaped."""
     if not url:
         return []
+    found: list[str] = []
+    split = _userinfo(url)
+    if split is not None and ":" in split[1]:
+        raw = split[1].split(":", 1)[1]
+        found += [raw, unquote(raw)]
     try:
         parts = urlsplit(url if "://" in url else "http://" + url)
+        password = parts.password
     except ValueError:
-        return []
-    found = []
-    if parts.password:
-        found += [parts.password, unquote(parts.password)]
-    return found
+        password = None
+    if password:
+        found += [password, unquote(password)]
+    return list(dict.fromkeys(found))
 
 
 def from_user(user: Mapping[str, Any]) -> list[str]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+
+from agent import redact
 
 
 @dataclass(frozen=True)
@@ -58,14 +59,6 @@ class Target:
 
 
 def redact_url(url: str) -> str:
-    """Drop the password (and any userinfo) from a URL, keeping the rest readable."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if "@" not in parts.netloc:
-        return url
-    user, _, hostport = parts.netloc.rpartition("@")
-    name = user.split(":", 1)[0]
-    netloc = f"{name}:REDACTED@{hostport}" if ":" in user else f"REDACTED@{hostport}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    """Drop the password (and any userinfo) from a URL, keeping the rest readable. Works on
+    the raw text, so a password with an unescaped '/' or '#' is caught too."""
+    return redact.raw_url(url)

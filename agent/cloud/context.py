@@ -10,7 +10,6 @@ address of Azure DNS (``azure_dns_ip`` or ``KUBEREACH_AZURE_DNS_IP``).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,9 +23,11 @@ from agent.cloud.arm import ARM_URL
 from agent.cloud.cluster import AKS, ClusterFacts, NotAClusterError, parse_cluster
 from agent.cloud.discovery import Found, schedule
 from agent.cloud.egress import SOURCE_IMDS, SOURCE_OPTION, EgressIp, valid_ip
+from agent.cloud.egress import url_problem as egress_url_problem
 from agent.cloud.imds import IMDS_URL, Instance
 from agent.cloud.inventory import Inventory, InventoryParseError, parse_inventory
 from agent.errors import InventoryError, UsageError
+from agent.target import redact_url
 from probes.ci import CiRunner, detect_ci
 
 AZURE_DNS_IP = "168.63.129.16"
@@ -108,6 +109,8 @@ def read_inputs(
     dns_ip = azure_dns_ip or env.get("KUBEREACH_AZURE_DNS_IP") or AZURE_DNS_IP
     if valid_ip(dns_ip) is None:
         raise UsageError(f"Azure DNS address {dns_ip!r} is not an IP address")
+    if egress_ip_url is not None and (problem := egress_url_problem(egress_ip_url)):
+        raise UsageError(f"--egress-ip-url {redact_url(egress_ip_url)!r} {problem}")
     explicit_egress = None
     if egress_ip is not None:
         address = valid_ip(egress_ip)
@@ -128,10 +131,16 @@ def read_inputs(
 
 
 def _parse(documents: Iterable[tuple[str, Any]]) -> Inventory:
+    documents = list(documents)
     try:
-        return parse_inventory(list(documents))
+        inventory = parse_inventory(documents)
     except InventoryParseError as exc:
         raise InventoryError(str(exc)) from None
+    except _SHAPE_ERRORS as exc:
+        raise InventoryError(_shape_error(documents, exc)) from None
+    if (wrong := _wrong_field(inventory)) is not None:
+        raise InventoryError(f"--inventory: {wrong}")
+    return inventory
 
 
 def assemble(inputs: CloudInputs, found: Found, env: Mapping[str, str]) -> CloudContext:
@@ -190,26 +199,105 @@ def _valid_range(text: str) -> str:
 
 
 def _read_json(path: Path, what: str) -> Any:
-    try:
-        # utf-8-sig: the az CLI on Windows can write a byte-order mark.
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise InventoryError(f"{what} {path}: cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise InventoryError(f"{what} {path}: not UTF-8 text") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InventoryError(
-            f"{what} {path}: not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
+    """Bounded like every input (agent/inputs.py): 16 MiB, 100 levels, no 4,300-digit numbers."""
+    from agent import inputs
+
+    where = f"{what} {inputs.shown(path)}"
+    # utf-8-sig: the az CLI on Windows can write a byte-order mark.
+    text = inputs.read_text(path, what, InventoryError, encoding="utf-8-sig")
+    return inputs.load_json(text, where, InventoryError)
+
+
+# The parsers trust a field's type once its resource is recognised (a list of aRecords,
+# a string privateDNSZone); a file that breaks that comes out here as one line, naming
+# the file and the kind of resource, instead of an internal error.
+_SHAPE_ERRORS = (TypeError, AttributeError, KeyError, IndexError, ValueError)
+_KINDS = {"_add_vnet": "a virtual network", "_add_peering": "a VNet peering",
+          "_add_zone": "a private DNS zone", "_add_link": "a private DNS zone link",
+          "_add_a_records": "an A record set", "_add_nic": "a network interface",
+          "_add_public_ip": "a public IP address", "_add_cluster": "a cluster",
+          "parse_aks": "an AKS cluster", "parse_eks": "an EKS cluster"}
+
+
+def _failing_kind(exc: BaseException) -> str:
+    import traceback
+
+    names = [frame.name for frame in traceback.extract_tb(exc.__traceback__)]
+    return next((_KINDS[n] for n in reversed(names) if n in _KINDS), "a resource")
+
+
+def _shape_error(documents: list[tuple[str, Any]], exc: BaseException) -> str:
+    source = "--inventory"
+    for where, doc in documents:  # only on failure: find the file, alone
+        try:
+            parse_inventory([(where, doc)])
+        except _SHAPE_ERRORS:
+            source = f"--inventory {where}"
+            break
+        except InventoryParseError:
+            continue
+    return (f"{source}: {_failing_kind(exc)} has a field of an unexpected type "
+            f"(a list, map, string or number where another was expected; {type(exc).__name__})")
+
+
+_SIMPLE_TYPES = {"str": str, "bool": bool, "int": int, "float": (int, float)}
+
+
+def _wrong_field(obj: Any) -> str | None:
+    """The first field of a parsed dataclass (recursively) whose value is not of its declared
+    simple type, described in words; None when all fit. The parsers copy some values as
+    they find them (a privateDNSZone of 5), which the rules would later trip over."""
+    import dataclasses
+
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        kinds = [k.strip() for k in str(f.type).split("|")]
+        if value is None:
+            continue
+        if dataclasses.is_dataclass(value):
+            if (inner := _wrong_field(value)) is not None:
+                return inner
+            continue
+        if isinstance(value, tuple):
+            for item in value:
+                if dataclasses.is_dataclass(item):
+                    if (inner := _wrong_field(item)) is not None:
+                        return inner
+                elif "tuple[str, ...]" in kinds and not isinstance(item, str):
+                    return f"{_label(obj)}: {f.name} holds {_words(item)}, not a string"
+            continue
+        simple = [k for k in kinds if k != "None"]
+        if simple and all(k in _SIMPLE_TYPES for k in simple):
+            wanted = tuple(t for k in simple for t in (_SIMPLE_TYPES[k] if isinstance(_SIMPLE_TYPES[k], tuple)
+                                                       else (_SIMPLE_TYPES[k],)))
+            if not isinstance(value, wanted) or (bool not in wanted and isinstance(value, bool)):
+                want = " or ".join(_words(_SIMPLE_TYPES[k] if k != "float" else 0.0) for k in simple)
+                return f"{_label(obj)}: {f.name} is {_words(value)}, not {want}"
+    return None
+
+
+def _words(value: Any) -> str:
+    kind = value if isinstance(value, type) else type(value)
+    return {bool: "true/false", int: "a number", float: "a number", str: "a string", list: "a list",
+            dict: "a map"}.get(kind, f"a {kind.__name__}")
+
+
+def _label(obj: Any) -> str:
+    name = getattr(obj, "name", None)
+    return f"{type(obj).__name__} {name!r}" if isinstance(name, str) else type(obj).__name__
 
 
 def _parse_cluster_doc(doc: Any, where: str) -> ClusterFacts:
     try:
-        return parse_cluster(doc)
+        facts = parse_cluster(doc)
     except NotAClusterError as exc:
         raise InventoryError(f"{where}: {exc}") from None
+    except _SHAPE_ERRORS as exc:
+        raise InventoryError(f"{where}: {_failing_kind(exc)} has a field of an unexpected type "
+                             f"({type(exc).__name__})") from None
+    if (wrong := _wrong_field(facts)) is not None:
+        raise InventoryError(f"{where}: {wrong}")
+    return facts
 
 
 def read_cluster(path: Path) -> ClusterFacts:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -45,6 +46,24 @@ def parse_ip_answer(body: str) -> str | None:
         return valid_ip(value) if isinstance(value, str) else None
     first = text.splitlines()[0] if text else ""
     return valid_ip(first)
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be asked (one phrase), or None when it is a usable http(s) URL."""
+    try:
+        parts = urlsplit(url.strip())
+        _ = parts.port  # a port out of range or not a number raises here
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme not in ("http", "https"):
+        return "must be an http:// or https:// URL"
+    if not parts.hostname:
+        return "has no host"
+    try:
+        httpx.URL(url.strip())
+    except (httpx.InvalidURL, ValueError, TypeError):
+        return "is not a valid URL"
+    return None
 
 
 def fetch_egress_ip(client: httpx.Client, url: str, timeout_s: float) -> str:

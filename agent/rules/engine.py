@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import string
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -11,16 +11,21 @@ from agent.observations import Observations
 from agent.rules.model import Finding, Hit, Rule
 from probes.base import endpoint_address
 
-
-class _Lenient(dict):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def _fix_text(rule: Rule, hit: Hit) -> str:
+    """The fix with each ``{name}`` that has a value replaced, in one pass, and nothing else
+    touched. Not str.format: a rule's own fix text is often built from data (a host name
+    like ``{x!z}.example``), which str.format would parse as a field and crash on; and a
+    substituted value is never scanned again."""
     template = rule.fix
-    args: dict[str, Any] = _Lenient(hit.fix_args)
-    return string.Formatter().vformat(template, (), args)
+    args: Mapping[str, Any] = hit.fix_args
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return str(args[name]) if name in args else match.group(0)
+    return _PLACEHOLDER.sub(fill, template)
 
 
 def evaluate(rules: Iterable[Rule], obs: Observations) -> list[Finding]:
