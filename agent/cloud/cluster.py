@@ -20,6 +20,7 @@ from agent.cloud.fields import (
     FieldError,
     boolean,
     obj,
+    objects,
     parse_id,
     pick,
     props,
@@ -51,6 +52,11 @@ class ClusterFacts:
     authorized_ranges: tuple[str, ...] = ()
     node_resource_group: str | None = None
     vnet_integration: bool = False  # API Server VNet Integration: ranges also apply privately
+    # The delegated subnet the API server's internal load balancer sits in (API Server VNet
+    # Integration with a bring-your-own subnet); None when AKS made the subnet itself (the
+    # az CLI then prints "").
+    apiserver_subnet_id: str | None = None
+    node_subnet_ids: tuple[str, ...] = ()  # agentPoolProfiles[].vnetSubnetID
     # EKS endpoint
     endpoint: str | None = None  # the API host name
     endpoint_public_access: bool | None = None
@@ -81,6 +87,21 @@ class ClusterFacts:
                 return self.private_fqdn.split(".", 1)[1].lower()
             return None
         return (parse_id(zone).name or "").lower() or None
+
+    @property
+    def zone_setup(self) -> str | None:
+        """How the private FQDN is published: "system" (a zone AKS makes and links to the
+        cluster VNet), "byo" (the user's zone, given as a resource id), "none" (no private
+        zone: the name resolves publicly); None for a public endpoint."""
+        if not self.private:
+            return None
+        zone = (self.private_dns_zone or "").lower()
+        if zone == "none":
+            return "none"
+        if zone.startswith("/"):
+            return "byo"
+        # AKS's default when privateDNSZone is not given is "system".
+        return "system"
 
     @property
     def private_zone_id(self) -> str | None:
@@ -164,6 +185,10 @@ def _parse_aks(doc: Mapping[str, Any]) -> ClusterFacts:
         authorized_ranges=string_list(access, "authorizedIPRanges"),
         node_resource_group=text(p, "nodeResourceGroup"),
         vnet_integration=bool(boolean(access, "enableVnetIntegration")),
+        apiserver_subnet_id=text(access, "subnetId") or None,
+        node_subnet_ids=tuple(dict.fromkeys(
+            sid for pool in objects(p, "agentPoolProfiles")
+            if (sid := text(pool, "vnetSubnetID")))),
     )
 
 

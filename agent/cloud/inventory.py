@@ -5,7 +5,8 @@ rest of kubereach imports:
 
     inventory_model.py   the resources (dataclasses) and Inventory with its lookups
     inventory_kinds.py   what a document holds and the kind of each resource
-    inventory_azure.py   ARM / az CLI resources -> VNets, peerings, zones, links, ...
+    inventory_azure.py   ARM / az CLI resources -> VNets, peerings, zones, links, subnets,
+                         NSGs, private endpoints, Private Link Services, ...
     inventory_aws.py     aws ec2 answers -> VPCs, VPC attributes, DHCP options, peerings
 
 Resources of other kinds are ignored: an inventory is whatever the user had to hand. A
@@ -43,9 +44,14 @@ from agent.cloud.inventory_model import (
     Inventory,
     InventoryParseError,
     Nic,
+    Nsg,
     Peering,
+    PlsConnection,
+    PrivateEndpoint,
+    PrivateLinkService,
     PrivateZone,
     PublicIp,
+    SecurityRule,
     Subnet,
     VNet,
     VNetLink,
@@ -56,8 +62,9 @@ from agent.cloud.inventory_model import (
 
 __all__ = [
     "T_A", "T_AKS", "T_LINK", "T_NIC", "T_PEERING", "T_PIP", "T_VNET", "T_ZONE",
-    "ARecordSet", "DhcpOptions", "Inventory", "InventoryParseError", "Nic", "Peering",
-    "PrivateZone", "PublicIp", "Subnet", "VNet", "VNetLink", "Vpc", "VpcAttribute", "VpcPeering",
+    "ARecordSet", "DhcpOptions", "Inventory", "InventoryParseError", "Nic", "Nsg", "Peering",
+    "PlsConnection", "PrivateEndpoint", "PrivateLinkService", "PrivateZone", "PublicIp",
+    "SecurityRule", "Subnet", "VNet", "VNetLink", "Vpc", "VpcAttribute", "VpcPeering",
     "classify", "parse_inventory", "resources_in",
 ]
 
@@ -82,7 +89,8 @@ _FIELDS: dict[type, str] = {
     VNet: "vnets", Peering: "peerings", PrivateZone: "zones", VNetLink: "links",
     ARecordSet: "records", Nic: "nics", PublicIp: "public_ips", ClusterFacts: "clusters",
     Vpc: "vpcs", VpcAttribute: "vpc_attributes", DhcpOptions: "dhcp_options",
-    VpcPeering: "vpc_peerings",
+    VpcPeering: "vpc_peerings", Subnet: "subnets", Nsg: "nsgs",
+    PrivateEndpoint: "private_endpoints", PrivateLinkService: "private_link_services",
 }
 
 

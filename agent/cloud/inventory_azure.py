@@ -11,6 +11,7 @@ peering read from its own file and one read from its VNet are the same thing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -26,13 +27,30 @@ from agent.cloud.fields import (
     string_list,
     text,
 )
-from agent.cloud.inventory_kinds import T_A, T_LINK, T_NIC, T_PEERING, T_PIP, T_VNET, T_ZONE
+from agent.cloud.inventory_kinds import (
+    T_A,
+    T_LINK,
+    T_NIC,
+    T_NSG,
+    T_PE,
+    T_PEERING,
+    T_PIP,
+    T_PLS,
+    T_SUBNET,
+    T_VNET,
+    T_ZONE,
+)
 from agent.cloud.inventory_model import (
     ARecordSet,
     Nic,
+    Nsg,
     Peering,
+    PlsConnection,
+    PrivateEndpoint,
+    PrivateLinkService,
     PrivateZone,
     PublicIp,
+    SecurityRule,
     Subnet,
     VNet,
     VNetLink,
@@ -110,7 +128,160 @@ def _subnet(s: Mapping[str, Any], vnet_id: str) -> Subnet:
     label = name or parse_id(sid).name or sid
     listed = string_list(sp, "addressPrefixes") or tuple(
         x for x in [text(sp, "addressPrefix")] if x)
-    return Subnet(sid, label, prefixes(listed, f"subnet {label}"))
+    what = f"subnet {label}"
+    try:
+        delegations = []
+        for d in objects(sp, "delegations"):
+            service = text(_props(d), "serviceName")
+            if not service:
+                raise FieldError("a delegation without serviceName")
+            delegations.append(service)
+        configs = [i for c in objects(sp, "ipConfigurations") if (i := text(c, "id"))]
+        return Subnet(sid, label, prefixes(listed, what), tuple(delegations),
+                      text(obj(sp, "networkSecurityGroup"), "id"), tuple(configs))
+    except FieldError as exc:
+        raise _about(exc, what) from None
+
+
+def subnet(r: Mapping[str, Any]) -> Iterator[Found]:
+    """A subnet on its own (``az network vnet subnet show``)."""
+    rid = require_id(r, "subnet")
+    found = _subnet(r, parse_id(rid).ancestor(1))
+    if not found.prefixes:
+        raise FieldError(f"subnet {found.name} has no addressPrefix")
+    yield norm_id(rid), found
+
+
+_PROTOCOLS = {"tcp": "Tcp", "udp": "Udp", "icmp": "Icmp", "esp": "Esp", "ah": "Ah", "*": "*"}
+_TAG = re.compile(r"[A-Za-z][A-Za-z0-9.\-]*")
+
+
+def _choice(p: Mapping[str, Any], key: str, allowed: Mapping[str, str]) -> str:
+    value = text(p, key, required=True) or ""
+    if value.lower() not in allowed:
+        raise FieldError(f"{key} is {value!r}, not one of {', '.join(allowed.values())}")
+    return allowed[value.lower()]
+
+
+def _addresses(p: Mapping[str, Any], one: str, many: str) -> tuple[str, ...]:
+    values = string_list(p, many) or tuple(x for x in [text(p, one)] if x)
+    for v in values:
+        if v == "*" or ip_network(v) is not None:
+            continue
+        if "/" in v or v[0].isdigit() or not _TAG.fullmatch(v):
+            raise FieldError(f"{one}: {v!r} is neither a prefix, a service tag nor *")
+    return values
+
+
+def _ports(p: Mapping[str, Any]) -> tuple[str, ...]:
+    values = string_list(p, "destinationPortRanges") or tuple(
+        x for x in [text(p, "destinationPortRange")] if x)
+    for v in values:
+        low, _, high = v.partition("-")
+        ok = v == "*" or (low.isdigit() and (not high or high.isdigit()))
+        if not ok or any(int(x) > 65535 for x in (low, high) if x.isdigit()):
+            raise FieldError(f"destinationPortRange: {v!r} is not *, a port or a range")
+    return values or ("*",)
+
+
+def _asgs(p: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    return tuple(i for a in objects(p, key) if (i := text(a, "id")))
+
+
+def _security_rule(r: Mapping[str, Any], default: bool) -> SecurityRule:
+    name = text(r, "name") or parse_id(text(r, "id") or "").name or "?"
+    try:
+        p = _props(r)
+        priority = pick(p, "priority")
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise FieldError("priority is missing or not a whole number")
+        source_asgs = _asgs(p, "sourceApplicationSecurityGroups")
+        destination_asgs = _asgs(p, "destinationApplicationSecurityGroups")
+        sources = _addresses(p, "sourceAddressPrefix", "sourceAddressPrefixes")
+        destinations = _addresses(p, "destinationAddressPrefix", "destinationAddressPrefixes")
+        if not sources and not source_asgs:
+            raise FieldError("no sourceAddressPrefix(es) nor sourceApplicationSecurityGroups")
+        if not destinations and not destination_asgs:
+            raise FieldError("no destinationAddressPrefix(es) nor "
+                             "destinationApplicationSecurityGroups")
+        return SecurityRule(
+            name=name, priority=priority,
+            direction=_choice(p, "direction", {"inbound": "Inbound", "outbound": "Outbound"}),
+            access=_choice(p, "access", {"allow": "Allow", "deny": "Deny"}),
+            protocol=_choice(p, "protocol", _PROTOCOLS),
+            sources=sources, destinations=destinations, ports=_ports(p),
+            source_asgs=source_asgs, destination_asgs=destination_asgs, default=default,
+        )
+    except FieldError as exc:
+        raise _about(exc, f"security rule {name}") from None
+
+
+def nsg(r: Mapping[str, Any]) -> Iterator[Found]:
+    rid = require_id(r, "network security group")
+    name = _name(r, rid)
+    try:
+        p = _props(r)
+        rules = [_security_rule(x, False) for x in objects(p, "securityRules")]
+        rules += [_security_rule(x, True) for x in objects(p, "defaultSecurityRules")]
+        subnets = tuple(i for s in objects(p, "subnets") if (i := text(s, "id")))
+    except FieldError as exc:
+        raise _about(exc, f"network security group {name}") from None
+    rules.sort(key=lambda x: (x.direction, x.priority))
+    yield norm_id(rid), Nsg(rid, name, tuple(rules), subnets)
+
+
+def private_endpoint(r: Mapping[str, Any]) -> Iterator[Found]:
+    rid = require_id(r, "private endpoint")
+    name = _name(r, rid)
+    try:
+        p = _props(r)
+        addresses: list[str] = []
+        for config in objects(p, "ipConfigurations"):
+            address = text(_props(config), "privateIPAddress")
+            if address is not None and not is_ip_address(address):
+                raise FieldError(f"privateIPAddress {address!r} is not an IP address")
+            if address:
+                addresses.append(address)
+        for config in objects(p, "customDnsConfigs"):
+            for address in string_list(config, "ipAddresses"):
+                if not is_ip_address(address):
+                    raise FieldError(f"customDnsConfigs: {address!r} is not an IP address")
+                addresses.append(address)
+        connections = []
+        for key, manual in (("privateLinkServiceConnections", False),
+                            ("manualPrivateLinkServiceConnections", True)):
+            for c in objects(p, key):
+                cp = _props(c)
+                service = text(cp, "privateLinkServiceId")
+                if not service:
+                    raise FieldError(f"{key} entry without privateLinkServiceId")
+                state = text(obj(cp, "privateLinkServiceConnectionState"), "status")
+                connections.append(PlsConnection(service, state, manual))
+        subnet_id = text(obj(p, "subnet"), "id")
+    except FieldError as exc:
+        raise _about(exc, f"private endpoint {name}") from None
+    yield norm_id(rid), PrivateEndpoint(rid, name, subnet_id, tuple(dict.fromkeys(addresses)),
+                                        tuple(connections))
+
+
+def private_link_service(r: Mapping[str, Any]) -> Iterator[Found]:
+    rid = require_id(r, "private link service")
+    name = _name(r, rid)
+    try:
+        p = _props(r)
+        frontends = tuple(i for f in objects(p, "loadBalancerFrontendIpConfigurations")
+                          if (i := text(f, "id")))
+        endpoints = []
+        for c in objects(p, "privateEndpointConnections"):
+            cp = _props(c)
+            pe = text(obj(cp, "privateEndpoint"), "id")
+            if pe:
+                endpoints.append((pe, text(obj(cp, "privateLinkServiceConnectionState"),
+                                           "status")))
+        alias = text(p, "alias")
+    except FieldError as exc:
+        raise _about(exc, f"private link service {name}") from None
+    yield norm_id(rid), PrivateLinkService(rid, name, frontends, alias, tuple(endpoints))
 
 
 def peering(r: Mapping[str, Any]) -> Iterator[Found]:
@@ -244,4 +415,8 @@ PARSERS: dict[str, Callable[[Mapping[str, Any]], Iterable[Found]]] = {
     T_A: a_records,
     T_NIC: nic,
     T_PIP: public_ip,
+    T_SUBNET: subnet,
+    T_NSG: nsg,
+    T_PE: private_endpoint,
+    T_PLS: private_link_service,
 }

@@ -19,6 +19,10 @@ T_LINK = "microsoft.network/privatednszones/virtualnetworklinks"
 T_A = "microsoft.network/privatednszones/a"
 T_NIC = "microsoft.network/networkinterfaces"
 T_PIP = "microsoft.network/publicipaddresses"
+T_SUBNET = "microsoft.network/virtualnetworks/subnets"
+T_NSG = "microsoft.network/networksecuritygroups"
+T_PE = "microsoft.network/privateendpoints"
+T_PLS = "microsoft.network/privatelinkservices"
 T_AKS = "microsoft.containerservice/managedclusters"
 K_EKS = "aws:eks-cluster"
 K_VPCS = "aws:vpcs"
@@ -72,4 +76,10 @@ def _by_shape(p: Mapping[str, Any]) -> str:
         return T_VNET
     if pick(p, "ipConfigurations") is not None and pick(p, "macAddress") is not None:
         return T_NIC
+    if pick(p, "defaultSecurityRules") is not None or pick(p, "securityRules") is not None:
+        return T_NSG
+    if pick(p, "privateLinkServiceConnections", "manualPrivateLinkServiceConnections") is not None:
+        return T_PE
+    if pick(p, "loadBalancerFrontendIpConfigurations") is not None:
+        return T_PLS
     return ""

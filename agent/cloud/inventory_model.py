@@ -7,11 +7,19 @@ from dataclasses import dataclass, field
 
 from agent.cloud.cluster import ClusterFacts
 from agent.cloud.fields import norm_id, parse_id
-from probes.base import in_ranges
+from probes.base import in_ranges, ip_network
+
+
+def _prefix_len(prefix: str) -> int:
+    network = ip_network(prefix)
+    return network.prefixlen if network is not None else 0
 
 
 class InventoryParseError(ValueError):
     """A resource of a known type is malformed. The message is one line, no secrets."""
+
+
+AKS_DELEGATION = "microsoft.containerservice/managedclusters"
 
 
 @dataclass(frozen=True)
@@ -19,6 +27,35 @@ class Subnet:
     id: str
     name: str
     prefixes: tuple[str, ...]
+    delegations: tuple[str, ...] = ()  # serviceName of each delegation, as written
+    nsg_id: str | None = None  # networkSecurityGroup.id
+    # What holds addresses in it (NICs, load balancer frontends): the API server subnet of a
+    # VNet-integrated cluster shows the kube-apiserver load balancer's frontend here.
+    ip_configuration_ids: tuple[str, ...] = ()
+
+    @property
+    def vnet_id(self) -> str:
+        return parse_id(self.id).ancestor(1)
+
+    @property
+    def delegated_to_aks(self) -> bool:
+        return any(d.lower() == AKS_DELEGATION for d in self.delegations)
+
+    @property
+    def holds_kube_apiserver(self) -> bool:
+        """An ipConfiguration of the ``kube-apiserver`` load balancer is in this subnet."""
+        return any(_load_balancer(i) == "kube-apiserver" for i in self.ip_configuration_ids)
+
+    def contains(self, address: str) -> bool:
+        return in_ranges(address, self.prefixes)
+
+
+def _load_balancer(resource_id: str) -> str | None:
+    """The load balancer's name, lower-cased, when ``resource_id`` is one of its parts."""
+    parsed = parse_id(resource_id)
+    if parsed.types and parsed.types[0].lower() == "loadbalancers" and parsed.names:
+        return parsed.names[0].lower()
+    return None
 
 
 @dataclass(frozen=True)
@@ -110,6 +147,81 @@ class PublicIp:
 
 
 @dataclass(frozen=True)
+class SecurityRule:
+    """One NSG rule. Prefixes are CIDRs, addresses, service tags (``VirtualNetwork``,
+    ``AzureLoadBalancer``, ``Internet``, ...) or ``*``; ports are ``*``, ``443`` or
+    ``1000-2000``."""
+
+    name: str
+    priority: int
+    direction: str  # "Inbound" | "Outbound"
+    access: str  # "Allow" | "Deny"
+    protocol: str  # "Tcp" | "Udp" | "Icmp" | "Esp" | "Ah" | "*"
+    sources: tuple[str, ...]
+    destinations: tuple[str, ...]
+    ports: tuple[str, ...]  # destination ports
+    source_asgs: tuple[str, ...] = ()  # application security groups: members unknown here
+    destination_asgs: tuple[str, ...] = ()
+    default: bool = False  # one of the defaultSecurityRules every NSG has
+
+    @property
+    def allows(self) -> bool:
+        return self.access.lower() == "allow"
+
+
+@dataclass(frozen=True)
+class Nsg:
+    id: str
+    name: str
+    rules: tuple[SecurityRule, ...]  # custom and default rules, by priority
+    subnet_ids: tuple[str, ...] = ()  # the subnets it is attached to (its back-references)
+
+
+@dataclass(frozen=True)
+class PlsConnection:
+    """A private endpoint's connection to a Private Link Service."""
+
+    service_id: str
+    status: str | None  # Approved | Pending | Rejected | Disconnected
+    manual: bool = False
+
+    @property
+    def approved(self) -> bool:
+        return (self.status or "").lower() == "approved"
+
+
+@dataclass(frozen=True)
+class PrivateEndpoint:
+    id: str
+    name: str
+    subnet_id: str | None
+    addresses: tuple[str, ...]  # from ipConfigurations and customDnsConfigs
+    connections: tuple[PlsConnection, ...] = ()
+
+    @property
+    def vnet_id(self) -> str | None:
+        return parse_id(self.subnet_id).ancestor(1) if self.subnet_id else None
+
+
+@dataclass(frozen=True)
+class PrivateLinkService:
+    id: str
+    name: str
+    frontend_ids: tuple[str, ...]  # loadBalancerFrontendIpConfigurations[].id
+    alias: str | None = None
+    endpoint_ids: tuple[tuple[str, str | None], ...] = ()  # (private endpoint id, status)
+
+    @property
+    def load_balancers(self) -> tuple[str, ...]:
+        """The (lower-cased) names of the load balancers it fronts."""
+        return tuple(dict.fromkeys(n for f in self.frontend_ids if (n := _load_balancer(f))))
+
+    @property
+    def on_kube_apiserver(self) -> bool:
+        return "kube-apiserver" in self.load_balancers
+
+
+@dataclass(frozen=True)
 class Vpc:
     id: str
     cidrs: tuple[str, ...]
@@ -155,6 +267,10 @@ class Inventory:
     vpc_attributes: tuple[VpcAttribute, ...] = ()
     dhcp_options: tuple[DhcpOptions, ...] = ()
     vpc_peerings: tuple[VpcPeering, ...] = ()
+    subnets: tuple[Subnet, ...] = ()  # subnets read on their own (az network vnet subnet show)
+    nsgs: tuple[Nsg, ...] = ()
+    private_endpoints: tuple[PrivateEndpoint, ...] = ()
+    private_link_services: tuple[PrivateLinkService, ...] = ()
     sources: tuple[str, ...] = field(default=(), compare=False)  # files it came from
 
     @property
@@ -162,8 +278,39 @@ class Inventory:
         return not any(
             (self.vnets, self.peerings, self.zones, self.links, self.records, self.nics,
              self.public_ips, self.clusters, self.vpcs, self.vpc_attributes,
-             self.dhcp_options, self.vpc_peerings)
+             self.dhcp_options, self.vpc_peerings, self.subnets, self.nsgs,
+             self.private_endpoints, self.private_link_services)
         )
+
+    def all_subnets(self) -> tuple[Subnet, ...]:
+        """Subnets read on their own first (they carry delegations and NSGs even when the
+        VNet document was an older export), then those inside VNets, each id once."""
+        seen: dict[str, Subnet] = {}
+        for s in (*self.subnets, *(s for v in self.vnets for s in v.subnets)):
+            seen.setdefault(norm_id(s.id), s)
+        return tuple(seen.values())
+
+    def subnet(self, subnet_id: str) -> Subnet | None:
+        key = norm_id(subnet_id)
+        return next((s for s in self.all_subnets() if norm_id(s.id) == key), None)
+
+    def subnet_of(self, address: str) -> Subnet | None:
+        """The most specific subnet holding ``address`` (None when none or several VNets')."""
+        holding = [s for s in self.all_subnets() if s.contains(address)]
+        if len({norm_id(s.vnet_id) for s in holding}) != 1:
+            return None
+        return max(holding, key=lambda s: max(_prefix_len(p) for p in s.prefixes))
+
+    def nsg(self, nsg_id: str) -> Nsg | None:
+        key = norm_id(nsg_id)
+        return next((n for n in self.nsgs if norm_id(n.id) == key), None)
+
+    def nsg_of(self, subnet: Subnet) -> Nsg | None:
+        """The NSG on ``subnet``: from the subnet's reference, else the NSG's back-reference."""
+        if subnet.nsg_id:
+            return self.nsg(subnet.nsg_id)
+        key = norm_id(subnet.id)
+        return next((n for n in self.nsgs if key in {norm_id(i) for i in n.subnet_ids}), None)
 
     def vnet(self, vnet_id: str) -> VNet | None:
         key = norm_id(vnet_id)

@@ -44,6 +44,11 @@ PUBLIC_DNS_IP = "198.51.100.53"  # an internet resolver knowing only public zone
 INTERNET_IP = "198.51.100.10"  # a laptop on the internet
 PUBLIC_API_IP = "203.0.113.10"  # the public endpoint of the public cluster
 
+# API Server VNet Integration: the same API server stand-in, described as the kube-apiserver
+# load balancer in a /28 delegated subnet; the jump box's subnet is the one an NSG can name.
+APISERVER_SUBNET = "10.1.0.0/28"
+JUMP_SUBNET = "10.1.1.0/24"
+
 API_PORT = 443
 CLOSED_PORT = 6443  # open on no host: the kernel answers with a reset
 

@@ -154,6 +154,29 @@ SCENARIOS: tuple[Scenario, ...] = (
         expect=Expect(kubectl_ok=True),
     ),
     Scenario(
+        name="vnet-integration-peer-no-endpoint",
+        title="Private VNet-integrated cluster from a peered VNet without a private endpoint",
+        cause=(f"the API server is a load balancer at {A.API_IP} in the cluster VNet's delegated "
+               "subnet; the peered VNet has no private endpoint of its own, so nothing gets "
+               "through"),
+        client="peer",
+        kubeconfig=_private(),
+        nameservers=(A.LINKED_DNS_IP,),
+        rules=(RouterRule(("-s", A.PEER_NET, *_tcp443(A.API_IP), "-j", "DROP")),),
+        expect=Expect(kubectl_ok=False, blockers=frozenset({"net.filtered"})),
+    ),
+    Scenario(
+        name="vnet-integration-nsg-drops-client",
+        title="NSG on the API server subnet drops 443 from the jump box's subnet",
+        cause=(f"an NSG-like rule drops TCP 443 from {A.JUMP_SUBNET} to the API server "
+               f"subnet {A.APISERVER_SUBNET}"),
+        client="in",
+        kubeconfig=_private(),
+        rules=(RouterRule(("-s", A.JUMP_SUBNET, "-d", A.APISERVER_SUBNET, "-p", "tcp",
+                           "--dport", str(A.API_PORT), "-j", "DROP")),),
+        expect=Expect(kubectl_ok=False, blockers=frozenset({"net.filtered"})),
+    ),
+    Scenario(
         name="tls-inspection",
         title="TLS-inspecting firewall between client and API server",
         cause="the firewall answers TLS itself with a certificate from the Contoso inspection CA",

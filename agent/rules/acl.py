@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agent.cloud.cluster import AKS, EKS
+from agent.cloud.cluster import AKS, EKS, ClusterFacts
 from agent.observations import Observations
 from agent.rules.cloud_view import (
     View,
@@ -36,7 +36,14 @@ from agent.rules.model import Evidence, Hit, Severity, rule
 from probes.base import address_class, in_ranges, ip_network, merged_ranges
 
 AKS_RANGE_LIMIT = 200
-NEAR_LIMIT = 180
+# AKS documents up to 2,000 authorized IP ranges for public clusters with API Server VNet
+# Integration, 200 otherwise.
+AKS_VNET_INTEGRATION_RANGE_LIMIT = 2000
+NEAR = 0.9  # "near" the limit: 90% of it used
+
+
+def range_limit(cluster: ClusterFacts) -> int:
+    return AKS_VNET_INTEGRATION_RANGE_LIMIT if cluster.vnet_integration else AKS_RANGE_LIMIT
 
 
 @dataclass(frozen=True)
@@ -232,7 +239,7 @@ def range_not_aligned(obs: Observations) -> Iterator[Hit]:
 @rule(
     "acl.ranges_near_limit",
     Severity.WARNING,
-    "Authorized IP range list near AKS's limit of 200",
+    "Authorized IP range list near AKS's limit (200, or 2,000 with API Server VNet Integration)",
     "Merge adjacent ranges ({merged} suffice for the same addresses), and remember that "
     "az aks update --api-server-authorized-ip-ranges replaces the whole list: pass every "
     "range you keep.",
@@ -242,13 +249,15 @@ def ranges_near_limit(obs: Observations) -> Iterator[Hit]:
     if v is None or v.aks is None:
         return
     ranges = v.aks.authorized_ranges
-    if len(ranges) < NEAR_LIMIT:
+    limit = range_limit(v.aks)
+    if len(ranges) < limit * NEAR:
         return
     merged = len(merged_ranges(ranges))
+    why = " with API Server VNet Integration" if v.aks.vnet_integration else ""
     yield Hit(
         subject=v.aks.name or v.host,
         detail=(f"{len(ranges)} authorized ranges are set; AKS accepts at most "
-                f"{AKS_RANGE_LIMIT}, so few more can be added."),
+                f"{limit:,}{why}, so few more can be added."),
         fix_args={"merged": merged},
     )
 

@@ -1,7 +1,7 @@
 """Cloud context rules: what the cloud's description of the cluster and network explains.
 
 This module holds the rules about the cluster and the vantage point, and gathers every
-cloud-context rule (``cloud_dns``, ``cloud_net``, ``acl``, ``eks``) into :data:`RULES`. All
+cloud-context rule (``cloud_dns``, ``cloud_net``, ``acl``, ``eks``, ``vnet_integration``) into :data:`RULES`. All
 read ``obs.cloud`` (an ``agent.cloud.CloudContext``) and yield nothing without it.
 
 :data:`EXPLAINS` maps each code to the core codes it is the cause of. A cloud finding lists
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from agent.cloud.topology import place
 from agent.observations import Observations
-from agent.rules import acl, cloud_dns, cloud_net, eks
+from agent.rules import acl, cloud_dns, cloud_net, eks, vnet_integration
 from agent.rules.cloud_view import (
     RUNNER_NAMES,
     View,
@@ -205,6 +205,7 @@ RULES: tuple[Rule, ...] = (
     *cloud_net.RULES,
     *acl.RULES,
     *eks.RULES,
+    *vnet_integration.RULES,
     cluster_stopped,
     private_cluster_outside_network,
     hosted_ci_runner,
@@ -225,4 +226,5 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     eks.eks_public_cidr_denied.code: ("net.filtered",),
     cluster_stopped.code: ("dns.nxdomain", *_UNREACHED),
     private_cluster_outside_network.code: ("dns.nxdomain", *_UNREACHED),
+    **vnet_integration.EXPLAINS,
 }

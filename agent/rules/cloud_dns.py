@@ -24,6 +24,7 @@ from agent.rules.cloud_view import (
     vnet_label,
 )
 from agent.rules.model import Evidence, Hit, Severity, rule
+from agent.rules.vnet_integration import elsewhere_private
 from probes.base import Status
 
 LINK_FIX = (
@@ -70,6 +71,10 @@ def _preconditions(obs: Observations) -> Iterator[tuple[View, str, VNet, Evidenc
     if zone is None or failure is None or vnet is None:
         return
     if not v.ctx.inventory.knows_zone(zone):
+        return
+    if elsewhere_private(obs, v) is not None:
+        # Linking the cluster's zone would give this VNet the load balancer's address, which
+        # it does not reach: its own zone, pointing at its own private endpoint, is the way.
         return
     yield v, zone, vnet, dns_evidence(failure)
 

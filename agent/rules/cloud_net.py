@@ -34,6 +34,7 @@ from agent.rules.cloud_view import (
     why_sentence,
 )
 from agent.rules.model import Evidence, Hit, Severity, rule
+from agent.rules.vnet_integration import elsewhere_private
 from probes.base import overlap
 
 
@@ -41,8 +42,8 @@ def _paths(obs: Observations) -> Iterator[tuple[View, str, Path]]:
     """(view, endpoint address, path) for each private endpoint address in another VNet,
     once per endpoint VNet, unless a TCP probe reached that address."""
     v = view(obs)
-    if v is None or v.client_vnet is None:
-        return
+    if v is None or v.client_vnet is None or elsewhere_private(obs, v) is not None:
+        return  # a private VNet-integrated API server is not reached by peering alone
     seen: set[str] = set()
     for address in private_endpoint_addresses(obs, v):
         endpoint = place(v.ctx.inventory, address).vnet

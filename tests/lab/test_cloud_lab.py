@@ -168,3 +168,86 @@ def test_authorized_ranges_exclude_the_egress_ip(lab: Lab, tmp_path: Path) -> No
     assert cause["fix"].endswith(f"--api-server-authorized-ip-ranges {AUTHORIZED_EXCLUDING},"
                                  f"{A.INTERNET_IP}/32")
     assert found["net.filtered"]["severity"] == "blocker"
+
+
+# --- API Server VNet Integration ----------------------------------------------------------
+
+API_SUBNET_ID = f"{_vnet_id('cluster-vnet')}/subnets/aks-apiserver-subnet"
+NSG_ID = f"/subscriptions/{SUB}/resourceGroups/{NODE_RG}/providers/Microsoft.Network/networkSecurityGroups/aks-apiserver-nsg"
+
+
+def _write_vnet_integration(folder: Path, *deny_from: str) -> list[str]:
+    """The lab as a private VNet-integrated cluster: the API server stand-in is the
+    kube-apiserver load balancer in a delegated /28 of cluster-vnet, whose NSG denies 443
+    from ``deny_from``. Returns the diagnose arguments."""
+    cluster_file = _write_lab_description(folder)
+    cluster = json.loads(cluster_file.read_text())
+    cluster["properties"]["apiServerAccessProfile"].update(enableVnetIntegration=True,
+                                                           subnetId=API_SUBNET_ID)
+    cluster_file.write_text(json.dumps(cluster))
+    subnet = _load("azure_vnet-subnet_get_aks-apiserver-delegated_azcli-capture.json")
+    subnet["id"], subnet["addressPrefix"] = API_SUBNET_ID, A.APISERVER_SUBNET
+    subnet["networkSecurityGroup"]["id"] = NSG_ID
+    nsg = _load("azure_nsg_get_default-rules_2024-05-01_spec-example.json")
+    nsg["id"], nsg["name"] = NSG_ID, "aks-apiserver-nsg"
+    base = nsg["properties"]["securityRules"][0]
+    nsg["properties"]["securityRules"] = [
+        {"name": f"deny-{i}", "id": f"{NSG_ID}/securityRules/deny-{i}",
+         "properties": {**base["properties"], "protocol": "Tcp", "access": "Deny",
+                        "priority": 200 + i, "sourceAddressPrefix": source,
+                        "destinationPortRange": str(A.API_PORT)}}
+        for i, source in enumerate(deny_from)]
+    (folder / "subnet.json").write_text(json.dumps(subnet))
+    (folder / "nsg.json").write_text(json.dumps(nsg))
+    return ["--cluster", str(cluster_file), "--inventory", str(folder)]
+
+
+def _blockers(found: dict[str, dict]) -> set[str]:
+    return {c for c, f in found.items() if f["severity"] == "blocker"}
+
+
+def test_vnet_integration_peer_without_its_own_private_endpoint(lab: Lab, tmp_path: Path,
+                                                                 kubectl: str) -> None:
+    if diagnose_missing():
+        pytest.skip(diagnose_missing())
+    from agent.lab.runner import run_kubectl
+
+    args = _write_vnet_integration(tmp_path / "inventory")
+    with prepared(lab, by_name("vnet-integration-peer-no-endpoint")) as prep:
+        outcome = run_kubectl(lab, prep, kubectl=kubectl)
+        diag = run_diagnose(lab, prep, extra=args)
+    found = _findings(diag)
+    assert not outcome.ok and diag.report["verdict"] == "unreachable"
+    assert _blockers(found) == {"cloud.apiserver_private_endpoint_missing", "net.filtered"}
+    cause = found["cloud.apiserver_private_endpoint_missing"]
+    assert cause["subject"] == A.PRIVATE_FQDN
+    assert "The inventory has no Private Link Service on kube-apiserver" in cause["detail"]
+    assert f"This is why {A.API_IP}:443 timed out (net.filtered)." in cause["detail"]
+    assert "--lb-name kube-apiserver" in cause["fix"]
+    topology = found["cloud.apiserver_vnet_integration"]
+    assert (f"This client ({A.PEER_IP}) is in another VNet, peer-vnet ({A.PEER_NET}), peered."
+            in topology["detail"])
+    assert "privateDNSZone is system (AKS's default)" in topology["detail"]
+
+
+def test_vnet_integration_nsg_drops_the_jump_box(lab: Lab, tmp_path: Path, kubectl: str) -> None:
+    if diagnose_missing():
+        pytest.skip(diagnose_missing())
+    from agent.lab.runner import run_kubectl
+
+    args = _write_vnet_integration(tmp_path / "inventory", A.JUMP_SUBNET)
+    with prepared(lab, by_name("vnet-integration-nsg-drops-client")) as prep:
+        outcome = run_kubectl(lab, prep, kubectl=kubectl)
+        diag = run_diagnose(lab, prep, extra=args)
+    found = _findings(diag)
+    assert not outcome.ok and diag.report["verdict"] == "unreachable"
+    assert _blockers(found) == {"net.nsg_denies_apiserver", "net.filtered"}
+    cause = found["net.nsg_denies_apiserver"]
+    assert cause["subject"] == A.API_IP
+    assert (f"first matching inbound rule is deny-0 (priority 200, Deny Tcp from "
+            f"{A.JUMP_SUBNET} to port 443)") in cause["detail"]
+    assert (f"--priority 199 --direction Inbound --access Allow --protocol Tcp "
+            f"--source-address-prefixes {A.INSIDE_IP}/32") in cause["fix"]
+    assert "net.nsg_denies_apiserver" in found["net.filtered"]["detail"].split(" Cause: ", 1)[1]
+    assert "This client (10.1.1.10) is in the same VNet." in \
+        found["cloud.apiserver_vnet_integration"]["detail"]
