@@ -4,6 +4,7 @@ while the build stays around 20 s), and the image's install recipe replayed in a
 
 from __future__ import annotations
 
+import atexit
 import functools
 import glob
 import os
@@ -18,6 +19,7 @@ from tests.support.servers import REPO
 
 DOCKERFILE = REPO / "Dockerfile"
 _WORK = Path(tempfile.mkdtemp(prefix="kubereach-artifacts-"))
+atexit.register(shutil.rmtree, _WORK, ignore_errors=True)  # the pex is 25 MB
 
 
 def unavailable(reason: str) -> None:
