@@ -10,6 +10,8 @@ This is the one place errors become exit codes:
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -17,7 +19,8 @@ from typing import Annotated
 import typer
 
 EXIT_REACHABLE, EXIT_UNREACHABLE, EXIT_USAGE = 0, 1, 2
-FORMATS = ("text", "json", "markdown")
+# Kept here, not read from agent.render, so that --help does not import the renderers.
+FORMATS = ("text", "json", "markdown", "junit", "github", "azure-devops")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   pretty_exceptions_show_locals=False, rich_markup_mode=None,
@@ -55,8 +58,8 @@ def diagnose(
     timeout: Annotated[float, typer.Option(help="Seconds each probe may take.")] = 5.0,
     deadline: Annotated[float | None, typer.Option(help="Seconds the whole diagnosis may take (default: --timeout).")] = None,
     request_timeout: Annotated[str | None, typer.Option(help="The --request-timeout your kubectl commands use (8s, 1m, bare seconds; default none): the verdict is what kubectl gets with it.")] = None,
-    format: Annotated[str, typer.Option("--format", help="text, json or markdown.")] = "text",
-    output: Annotated[str | None, typer.Option(help="Write the report to this file instead of stdout.")] = None,
+    format: Annotated[str, typer.Option("--format", help="text, json, markdown, junit, github or azure-devops.")] = "text",
+    output: Annotated[list[str] | None, typer.Option(help="FILE: write the report there instead of stdout. FORMAT=FILE: also write that format there (repeatable).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Progress and probe errors on stderr.")] = False,
     cluster_file: Annotated[str | None, typer.Option("--cluster", help="`az aks show -o json`, an ARM managedCluster, or `aws eks describe-cluster` output.")] = None,
     inventory: Annotated[list[str] | None, typer.Option(help="ARM or az/aws CLI JSON of VNets, peerings, private DNS zones, links, NICs; a file or folder; repeatable.")] = None,
@@ -71,13 +74,13 @@ def diagnose(
              "egress_ip_url": egress_ip_url, "discover": discover}
     code = _diagnose(kubeconfig=kubeconfig, context=context, server=server, resolvers=resolver or [],
                      timeout_s=timeout, deadline_s=deadline, request_timeout=request_timeout,
-                     fmt=format, output=output,
+                     fmt=format, output=output or [],
                      verbose=verbose, cloud=cloud)
     raise typer.Exit(code)
 
 
 def _diagnose(*, kubeconfig: str | None, context: str | None, server: str | None, resolvers: list[str],
-              timeout_s: float, fmt: str, output: str | None, verbose: bool,
+              timeout_s: float, fmt: str, output: str | list[str] | None, verbose: bool,
               deadline_s: float | None = None, request_timeout: str | None = None,
               cloud: dict | None = None) -> int:
     from agent import redact
@@ -100,6 +103,7 @@ def _diagnose(*, kubeconfig: str | None, context: str | None, server: str | None
             request_timeout_s = parse_duration(request_timeout) or None  # 0: no timeout, as kubectl
         except ValueError as exc:
             raise UsageError(f"--request-timeout: {exc}") from None
+    stdout_file, extra = parse_outputs([output] if isinstance(output, str) else output or [])
     env = dict(os.environ)
     request = Request(kubeconfig=kubeconfig, context=context, server=server,
                       resolvers=tuple(parse_resolver(r) for r in resolvers),
@@ -108,17 +112,63 @@ def _diagnose(*, kubeconfig: str | None, context: str | None, server: str | None
                       resolv_conf_path=env.get("KUBEREACH_RESOLV_CONF", "/etc/resolv.conf"),
                       cloud=cloud or {})
     done = run(request, env=env, log=_stderr if verbose else None)
-    colour = fmt == "text" and output is None and sys.stdout.isatty() and "NO_COLOR" not in env
-    text = redact.scrub(RENDERERS[fmt](done.report, colour), done.secrets)
-    if output:
+
+    def rendered(name: str, colour: bool = False, width: int = 80) -> str:
+        return redact.scrub(RENDERERS[name](done.report, colour, width=width), done.secrets)
+
+    # Files first: a pipeline that reads them after a failing step finds them all written.
+    for name, path in [*extra, *([(fmt, stdout_file)] if stdout_file else [])]:
         try:
-            Path(output).write_text(text, encoding="utf-8")
+            Path(path).write_text(rendered(name), encoding="utf-8")
         except OSError as exc:
-            raise UsageError(f"cannot write --output {output}: {exc.strerror or exc}") from None
-    else:
-        sys.stdout.write(text)
+            raise UsageError(f"cannot write --output {path}: {exc.strerror or exc}") from None
+    if not stdout_file:
+        on_tty = sys.stdout.isatty()
+        colour = fmt == "text" and wants_colour(env, on_tty)
+        # COLUMNS (set by shells and CI systems that want a width) counts even off a terminal.
+        width = shutil.get_terminal_size((80, 24)).columns if on_tty or "COLUMNS" in env else 80
+        sys.stdout.write(rendered(fmt, colour, width))
         sys.stdout.flush()
     return done.report.exit_code
+
+
+def parse_outputs(values: list[str]) -> tuple[str | None, list[tuple[str, str]]]:
+    """``--output`` values: the one plain FILE that replaces stdout (the original meaning),
+    and the FORMAT=FILE pairs written besides. A prefix that looks like a format name but
+    is none is an error, not a file name: ``./a=b`` writes to a file called ``a=b``."""
+    from agent.errors import UsageError
+
+    plain: list[str] = []
+    pairs: list[tuple[str, str]] = []
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not re.fullmatch(r"[a-z][a-z-]*", name):
+            plain.append(value)
+        elif name not in FORMATS:
+            raise UsageError(f"--output {value!r}: {name!r} is not a format; choose one of "
+                             f"{', '.join(FORMATS)} (write ./{value} for a file of that name)")
+        elif not path:
+            raise UsageError(f"--output {value!r}: the file after '=' is empty")
+        else:
+            pairs.append((name, path))
+    if any(not v for v in plain):
+        raise UsageError("--output: the file name is empty")
+    if len(plain) > 1:
+        raise UsageError("--output FILE may be given once (use FORMAT=FILE for more files)")
+    paths = [p for _, p in pairs] + plain
+    if len(set(paths)) != len(paths):
+        raise UsageError("--output: the same file is named twice")
+    return (plain[0] if plain else None), pairs
+
+
+def wants_colour(env: dict[str, str], on_tty: bool) -> bool:
+    """NO_COLOR turns colour off; FORCE_COLOR (any non-empty value) on, even in a CI log
+    that is no terminal; otherwise colour only on a terminal."""
+    if env.get("NO_COLOR"):
+        return False
+    if env.get("FORCE_COLOR"):
+        return True
+    return on_tty
 
 
 @app.command()

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
+from agent.render import cilog, junit, markdown, text
 from agent.render import json as json_render
-from agent.render import markdown, text
 from agent.report import Report
 
-RENDERERS: dict[str, Callable[[Report, bool], str]] = {
+
+class Renderer(Protocol):
+    # width matters to the text report (and the formats that fold it in); others ignore it.
+    def __call__(self, report: Report, colour: bool = False, *, width: int = 80) -> str: ...
+
+
+RENDERERS: dict[str, Renderer] = {
     "text": text.render,
     "json": json_render.render,
     "markdown": markdown.render,
+    "junit": junit.render,
+    "github": cilog.render_github,
+    "azure-devops": cilog.render_azure,
 }

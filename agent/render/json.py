@@ -7,5 +7,5 @@ import json
 from agent.report import Report
 
 
-def render(report: Report, colour: bool = False) -> str:
+def render(report: Report, colour: bool = False, *, width: int = 80) -> str:
     return json.dumps(report.as_dict(), indent=2, default=str) + "\n"

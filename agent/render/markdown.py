@@ -12,7 +12,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render(report: Report, colour: bool = False) -> str:
+def render(report: Report, colour: bool = False, *, width: int = 80) -> str:
     t = report.target
     can = "can" if report.verdict == "reachable" else "**cannot**"
     out = [f"## kubereach: kubectl {can} reach `{t['server']}`", ""]

@@ -7,22 +7,32 @@ import textwrap
 from agent.report import Report
 from agent.rules.model import Severity
 
-WIDTH = 80
+WIDTH = 80  # the narrowest terminal this stays readable in, and the width of files and CI logs
+MAX_WIDTH = 120  # prose wider than this is harder to read, however wide the terminal
 _MARKS = {"ok": "ok", "failed": "FAIL", "error": "ERR", "not-reached": "--"}
 _COLOURS = {"ok": "32", "failed": "31", "error": "33", "not-reached": "90"}
 
 
-def _wrap(text: str, indent: str) -> list[str]:
-    # Long host names stay whole (people copy them), even if a line then runs past 80.
-    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent,
-                         break_long_words=False, break_on_hyphens=False) or [indent]
+def fit_width(columns: int) -> int:
+    """The report's width on a terminal of ``columns``: at least 80, at most 120."""
+    return max(WIDTH, min(columns, MAX_WIDTH))
+
+
+def _wrapper(width: int):
+    # Host names break only where one is longer than a whole line; hyphens stay whole, so a
+    # name that fits can still be copied in one piece.
+    def wrap(text: str, indent: str) -> list[str]:
+        return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent,
+                             break_long_words=True, break_on_hyphens=False) or [indent]
+    return wrap
 
 
 def _paint(text: str, code: str, colour: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if colour else text
 
 
-def render(report: Report, colour: bool = False) -> str:
+def render(report: Report, colour: bool = False, *, width: int = WIDTH) -> str:
+    _wrap = _wrapper(fit_width(width))
     t = report.target
     out: list[str] = []
     can = "CAN" if report.verdict == "reachable" else "CANNOT"

@@ -52,14 +52,18 @@ def test_kubectl_meets_the_cause(lab: Lab, kubectl: str, scenario: Scenario) -> 
 
 
 @pytest.mark.parametrize("scenario", _with_gaps(SCENARIOS))
-def test_diagnose_agrees_with_kubectl(lab: Lab, kubectl: str, scenario: Scenario) -> None:
+def test_diagnose_agrees_with_kubectl(lab: Lab, kubectl: str, scenario: Scenario, tmp_path) -> None:
     reason = diagnose_missing()
     if reason:
         pytest.skip(reason)
+    text_report = tmp_path / "report.txt"
     with prepared(lab, scenario) as prep:
         outcome = _KUBECTL.get(scenario.name) or run_kubectl(lab, prep, kubectl=kubectl)
-        diag = run_diagnose(lab, prep)
+        # The same run writes the text report for people: 80 columns, whatever the scenario.
+        diag = run_diagnose(lab, prep, extra=("--output", f"text={text_report}"))
         problems = disagreements(prep, outcome, diag)
+    wide = [line for line in text_report.read_text().splitlines() if len(line) > 80]
+    assert not wide, f"{scenario.name}: text report lines over 80 columns: {wide}"
     findings = [(f.get("severity"), f.get("code"), f.get("subject"))
                 for f in (diag.report or {}).get("findings", [])]
     assert not problems, (
