@@ -94,8 +94,8 @@ def walk(obs: Observations) -> tuple[str, list[Step]]:
         elif obs.too_slow():
             waited = ", ".join(f"{leg.address} ({leg.cost_s:g} s)" for leg in obs.dial.waits_on)
             steps.append(Step(TCP, FAILED, chosen.subject,
-                              f"kubectl connects only after {obs.connect_s():.1f} s (waiting on {waited or 'resolution'}), "
-                              f"past its --request-timeout of {obs.request_timeout_s:g} s"))
+                              f"kubectl needs {obs.connect_s():.1f} s to connect (waiting on {waited or 'resolution'}), "
+                              f"more than its --request-timeout of {obs.request_timeout_s:g} s"))
             steps += [Step(TLS, NOT_REACHED, "", "not reached"), Step(HTTP, NOT_REACHED, "", "not reached")]
         else:
             steps.append(_step(TCP, chosen))

@@ -89,7 +89,7 @@ def slow_dial(obs: Observations) -> Iterator[Hit]:
     waited = "; ".join(f"{leg.address} is silent and costs its share, {leg.cost_s:g} s" for leg in waits)
     need = obs.connect_s()
     detail = (f"{obs.target.host} resolves to {order}; kubectl (Go) dials them one after another with a "
-              f"share of its 30 s dial timeout each: {waited}; it connects to {replay.connected} after "
+              f"share of its 30 s dial timeout each: {waited}; it reaches {replay.connected} only after "
               f"{need:.1f} s.")
     if obs.too_slow():
         detail += (f" With --request-timeout {obs.request_timeout_s:g} s every request fails; without it "

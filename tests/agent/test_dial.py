@@ -87,7 +87,7 @@ def test_with_a_short_request_timeout_kubectl_fails_and_the_report_agrees():
     verdict, path = walk(o)
     assert verdict == "unreachable"
     tcp_step = next(s for s in path if s.name == "tcp")
-    assert tcp_step.status == "failed" and "past its --request-timeout of 8 s" in tcp_step.detail
+    assert tcp_step.status == "failed" and "more than its --request-timeout of 8 s" in tcp_step.detail
     found = {f.code: f for f in evaluate(all_rules(), o)}
     assert found["net.slow_dial"].severity is Severity.BLOCKER
     assert found["net.filtered"].severity is Severity.BLOCKER
