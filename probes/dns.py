@@ -8,7 +8,7 @@ Measures:
 - ``dns.nameserver``: the name through one resolv.conf nameserver, hosts file ignored.
 - ``dns.resolver``: the name through one ``--resolver`` given by the user.
 Needs: UDP (and TCP on truncation, as Go retries) to the resolvers. Failure kinds:
-dns.nxdomain, dns.no_answer, dns.cname_loop, dns.id_mismatch, dns.timeout, dns.servfail,
+dns.nxdomain, dns.no_answer, dns.cname_loop, dns.invalid_name, dns.id_mismatch, dns.timeout, dns.servfail,
 dns.refused, dns.error. Facts: addresses (each with its class, at most MAX_ADDRESSES),
 addresses_truncated (how many more the answer held), cname_chain, nameserver, rcode,
 names_tried, source.
@@ -20,11 +20,12 @@ goes on; if only such answers came, the failure is dns.id_mismatch, not a plain 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import dns.exception
 import dns.flags
@@ -41,66 +42,190 @@ from probes.base import Attempt, Failure, ProbeContext, ProbeResult, Status, add
 MAX_ADDRESSES = 32  # kept per answer: kubectl dials the first that connects
 
 
+# Go's fallback when resolv.conf lists no usable nameserver (src/net/dnsconfig.go).
+DEFAULT_NAMESERVERS = ("127.0.0.1", "::1")
+MAX_NAMESERVERS = 3  # Go, like glibc, uses the first three
+_BIG = 0xFFFFFF  # Go's dtoi stops there
+
+
 @dataclass(frozen=True)
 class ResolvConf:
+    """resolv.conf as Go's dnsReadConfig reads it (src/net/dnsconfig_unix.go, go1.27.3)."""
+
     nameservers: tuple[str, ...] = ()
-    search: tuple[str, ...] = ()
+    search: tuple[str, ...] = ()  # rooted or not; names_to_try roots them as Go does
     ndots: int = 1
     timeout_s: float = 5.0
     attempts: int = 2
+    rotate: bool = False
+    use_tcp: bool = False  # options use-vc / usevc / tcp: DNS over TCP only
+    single_request: bool = False
+    ignored: tuple[str, ...] = ()  # nameserver lines Go skips, and why
 
 
-def parse_resolv_conf(text: str) -> ResolvConf:
+def _dtoi(text: str) -> int | None:
+    """Go's dtoi: the leading decimal digits ("5x" is 5), capped; None without one."""
+    digits = ""
+    for ch in text:
+        if not "0" <= ch <= "9":
+            break
+        digits += ch
+        if int(digits) >= _BIG:
+            return _BIG
+    return int(digits) if digits else None
+
+
+def default_search(hostname: str | None) -> tuple[str, ...]:
+    """Go's dnsDefaultSearch: the domain of the machine's host name, if it has one."""
+    if not hostname:
+        return ()
+    dot = hostname.find(".")
+    if 0 <= dot < len(hostname) - 1:
+        return (_rooted(hostname[dot + 1:]),)
+    return ()
+
+
+def _rooted(name: str) -> str:
+    return name if name.endswith(".") else name + "."
+
+
+def _server_with_port(spec: str) -> bool:
+    try:
+        split_server(spec)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_resolv_conf(text: str, hostname: str | None = None, *, ports: bool = False) -> ResolvConf:
+    """Go's reading, line by line. ``hostname`` gives the default search list when the file
+    has none (Go: os.Hostname()); None leaves it empty. ``ports`` accepts ``ip:port`` and
+    ``[ip]:port`` nameservers, which Go skips: a seam for tests only (see read_resolv_conf).
+    """
     servers: list[str] = []
+    ignored: list[str] = []
     search: list[str] = []
     ndots, timeout_s, attempts = 1, 5.0, 2
-    for line in text.splitlines():
-        fields = line.split("#", 1)[0].split(";", 1)[0].split()
+    rotate = use_tcp = single_request = False
+    for line in text.split("\n"):
+        # Only a line that starts with ';' or '#' is a comment; elsewhere they are text.
+        if line[:1] in (";", "#"):
+            continue
+        fields = line.replace("\r", " ").replace("\t", " ").split(" ")
+        fields = [f for f in fields if f]
         if not fields:
             continue
         key, args = fields[0], fields[1:]
-        if key == "nameserver" and args:
-            servers.append(args[0])
-        elif key in ("search", "domain"):
-            search = [a.rstrip(".") for a in args]  # the last of search/domain wins
+        if key == "nameserver":
+            if not args or len(servers) >= MAX_NAMESERVERS:
+                if args:
+                    ignored.append(f"{args[0]}: only the first {MAX_NAMESERVERS} nameservers are used")
+                continue
+            try:
+                # netip.ParseAddr: an IPv6 zone (fe80::1%eth0) is kept; Go always uses port 53.
+                servers.append(str(ipaddress.ip_address(args[0])))
+            except ValueError:
+                if ports and _server_with_port(args[0]):
+                    servers.append(args[0])
+                else:
+                    ignored.append(f"{args[0]}: not an IP address")
+        elif key == "domain":
+            if args:
+                search = [_rooted(args[0])]
+        elif key == "search":
+            search = [_rooted(a) for a in args if _rooted(a) != "."]
         elif key == "options":
             for opt in args:
-                name, _, value = opt.partition(":")
-                if not value.isdigit():
-                    continue
-                if name == "ndots":
-                    ndots = min(int(value), 15)
-                elif name == "timeout":
-                    timeout_s = float(max(1, int(value)))
-                elif name == "attempts":
-                    attempts = max(1, min(int(value), 5))
-    return ResolvConf(tuple(servers), tuple(search), ndots, timeout_s, attempts)
+                if opt.startswith("ndots:"):
+                    n = _dtoi(opt[6:]) or 0
+                    ndots = min(n, 15)
+                elif opt.startswith("timeout:"):
+                    timeout_s = float(max(1, _dtoi(opt[8:]) or 0))
+                elif opt.startswith("attempts:"):
+                    attempts = max(1, _dtoi(opt[9:]) or 0)
+                elif opt == "rotate":
+                    rotate = True
+                elif opt in ("single-request", "single-request-reopen"):
+                    single_request = True
+                elif opt in ("use-vc", "usevc", "tcp"):
+                    use_tcp = True
+    if not search:
+        search = list(default_search(hostname))
+    return ResolvConf(tuple(servers) or DEFAULT_NAMESERVERS, tuple(search), ndots, timeout_s,
+                      attempts, rotate, use_tcp, single_request, tuple(ignored))
 
 
-def read_resolv_conf(path: str) -> ResolvConf:
+# Tests point resolv.conf at nameservers on loopback ports other than 53, which Go (and
+# glibc) would skip; this variable lets them, and nothing else sets it.
+TEST_PORTS_ENV = "KUBEREACH_TEST_RESOLV_PORTS"
+
+
+def read_resolv_conf(path: str, hostname: str | None = None) -> ResolvConf:
+    """The file as Go reads it; a missing or unreadable file is Go's defaults (local
+    nameservers, the host name's domain as search list)."""
+    if hostname is None:
+        hostname = socket.gethostname()
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
-            conf = parse_resolv_conf(fh.read())
+            text = fh.read()
     except OSError:
-        conf = ResolvConf()
-    if not conf.nameservers:
-        # Go, like glibc, falls back to a local resolver when none is configured.
-        conf = ResolvConf(
-            ("127.0.0.1", "::1"), conf.search, conf.ndots, conf.timeout_s, conf.attempts
-        )
-    return conf
+        text = ""
+    return parse_resolv_conf(text, hostname, ports=os.environ.get(TEST_PORTS_ENV) == "1")
+
+
+def _avoid_dns(name: str) -> bool:
+    # Go never sends .onion names to DNS (RFC 7686).
+    return not name or name.removesuffix(".").lower().endswith(".onion")
+
+
+def is_domain_name(name: str) -> bool:
+    """Go's isDomainName: what Go accepts as a name to look up at all (RFC 1035, 3696);
+    anything else is "no such host" without a query."""
+    if name == ".":
+        return True
+    if not name or len(name) > 254 or (len(name) == 254 and not name.endswith(".")):
+        return False
+    last, non_numeric, part = ".", False, 0
+    for ch in name:
+        if "a" <= ch <= "z" or "A" <= ch <= "Z" or ch == "_":
+            non_numeric = True
+            part += 1
+        elif "0" <= ch <= "9":
+            part += 1
+        elif ch == "-":
+            if last == ".":
+                return False
+            part += 1
+            non_numeric = True
+        elif ch == ".":
+            if last in (".", "-") or part > 63 or part == 0:
+                return False
+            part = 0
+        else:
+            return False
+        last = ch
+    return last != "-" and part <= 63 and non_numeric
 
 
 def names_to_try(name: str, search: Sequence[str], ndots: int) -> list[str]:
-    """Go's order: a rooted name alone; with at least ndots dots the name first, then the
-    search suffixes; with fewer, the suffixes first."""
-    if name.endswith("."):
-        return [name]
+    """Go's nameList: a rooted name alone; with at least ndots dots the name first, then the
+    search suffixes; with fewer, the suffixes first. A candidate over 254 bytes is dropped
+    (Go counts bytes of the rooted name); .onion names are never asked."""
+    rooted = name.endswith(".")
+    size = len(name.encode())
+    if size > 254 or (size == 254 and not rooted):
+        return []
+    if rooted:
+        return [] if _avoid_dns(name) else [name]
     has_ndots = name.count(".") >= ndots
-    out = [name + "."] if has_ndots else []
-    out += [f"{name}.{suffix}." for suffix in search if suffix]
-    if not has_ndots:
-        out.append(name + ".")
+    name += "."
+    out = [name] if has_ndots and not _avoid_dns(name) else []
+    for suffix in search:
+        fqdn = name + _rooted(suffix)
+        if not _avoid_dns(fqdn) and len(fqdn.encode()) <= 254:
+            out.append(fqdn)
+    if not has_ndots and not _avoid_dns(name):
+        out.append(name)
     return out
 
 
@@ -167,14 +292,16 @@ def _udp(query: dns.message.Message, server: str, port: int, ends: float) -> dns
     raise dns.exception.Timeout()
 
 
-def _query(qname: str, rdtype: int, server: str, port: int, timeout_s: float
+def _query(qname: str, rdtype: int, server: str, port: int, timeout_s: float, tcp: bool = False
            ) -> tuple[dns.message.Message, str]:
-    """The answer and the transport that carried it ("udp", or "tcp" after truncation)."""
+    """The answer and the transport that carried it: "udp", or "tcp" after truncation as
+    Go retries, or "tcp" alone when resolv.conf says use-vc (Go then never sends UDP)."""
     ends = time.monotonic() + timeout_s
     query = dns.message.make_query(qname, rdtype)
-    response = _udp(query, server, port, ends)
-    if not response.flags & dns.flags.TC:
-        return response, "udp"
+    if not tcp:
+        response = _udp(query, server, port, ends)
+        if not response.flags & dns.flags.TC:
+            return response, "udp"
     try:
         return dns.query.tcp(query, server, port=port, timeout=max(0.05, ends - time.monotonic())), "tcp"
     except dns.query.BadResponse:
@@ -236,7 +363,7 @@ _SILENT = ("dns.timeout", "dns.id_mismatch")
 
 
 def _ask_all(ctx: ProbeContext, qnames: Sequence[str], servers: Sequence[str],
-             per_try: float) -> dict[tuple[str, str], tuple[object, float, str]]:
+             per_try: float, tcp: bool = False) -> dict[tuple[str, str], tuple[object, float, str]]:
     """Send every query Go might send (each name to each server) at once and wait for all:
     (qname, server) -> (response or exception, seconds, transport). Go asks one after
     another; asking at once costs one timeout however many servers are dead, and
@@ -246,10 +373,11 @@ def _ask_all(ctx: ProbeContext, qnames: Sequence[str], servers: Sequence[str],
 
     def ask(qname: str, spec: str) -> None:
         started = time.monotonic()
-        transport = "udp"
+        transport = "tcp" if tcp else "udp"
         try:
             server, port = split_server(spec)
-            answer, transport = _query(qname, dns.rdatatype.A, server, port, ctx.deadline.cap(per_try))
+            answer, transport = _query(qname, dns.rdatatype.A, server, port, ctx.deadline.cap(per_try),
+                                       tcp)
         except Exception as exc:  # data for the replay, not a crash
             answer = exc
         with lock:
@@ -268,21 +396,37 @@ def _ask_all(ctx: ProbeContext, qnames: Sequence[str], servers: Sequence[str],
 def resolve(ctx: ProbeContext, name: str, servers: Sequence[str], conf: ResolvConf) -> _Lookup:
     """Resolve A (then AAAA) through ``servers`` in Go's order, from answers gathered at
     once. ``go_wait_s`` is how long Go itself would take: every silent server costs it
-    resolv.conf's full timeout, once per attempt, before the next is asked."""
+    resolv.conf's full timeout, once per attempt, before the next is asked.
+
+    Go's order (tryOneName): for each candidate name, ``attempts`` rounds over the servers,
+    each round starting at the same server. With ``rotate`` that start moves by one for
+    every query kubectl's process makes; Go asks A and AAAA for a name at once (two
+    queries), so in a fresh kubectl the A query for the i-th name starts at server 2i or
+    2i+1, whichever goroutine runs first: the replay takes 2i. With use-vc every query is
+    TCP only."""
     out = _Lookup()
     per_try = min(conf.timeout_s, ctx.timeout_s)
-    qnames = names_to_try(name, conf.search, conf.ndots)
-    answers = _ask_all(ctx, qnames, servers, per_try)
+    qnames = names_to_try(name, conf.search, conf.ndots) if is_domain_name(name) else []
+    if not qnames:
+        out.failure = Failure("dns.invalid_name",
+                              f"{name[:80]!r} is not a name Go's resolver looks up (too long, an invalid "
+                              "character or label, all digits, or .onion): kubectl says 'no such host' "
+                              "without asking DNS")
+        return out
+    answers = _ask_all(ctx, qnames, servers, per_try, conf.use_tcp)
+    plain = "tcp" if conf.use_tcp else "udp"
     saw_not_found: Failure | None = None
     last: Failure | None = None
-    for qname in qnames:
+    for index, qname in enumerate(qnames):
         out.names_tried.append(qname.rstrip("."))
         answered = False
+        start = (2 * index) % len(servers) if conf.rotate and servers else 0
+        order = [*servers[start:], *servers[:start]]
         for attempt in range(conf.attempts):
-            for spec in servers:
-                response, elapsed, transport = answers.get((qname, spec), (TimeoutError(), per_try, "udp"))
+            for spec in order:
+                response, elapsed, transport = answers.get((qname, spec), (TimeoutError(), per_try, plain))
                 server, port = split_server(spec)
-                endpoint = f"{server}:{port}/udp"
+                endpoint = f"{server}:{port}/{plain}"
                 if isinstance(response, Exception):
                     failure = _classify_exception(response)
                     more = {"mismatched_answers": response.count} if isinstance(response, WrongIDs) else {}
@@ -300,7 +444,7 @@ def resolve(ctx: ProbeContext, name: str, servers: Sequence[str], conf: ResolvCo
                     found = _extract(response)
                     addresses = found.addresses
                     if not addresses and not found.loop:
-                        addresses = _aaaa(qname, server, port, ctx, per_try)
+                        addresses = _aaaa(qname, server, port, ctx, per_try, conf.use_tcp)
                     if addresses:
                         out.attempts.append(
                             Attempt(endpoint, Status.OK, elapsed, facts={"rcode": rcode})
@@ -353,10 +497,11 @@ def resolve(ctx: ProbeContext, name: str, servers: Sequence[str], conf: ResolvCo
     return out
 
 
-def _aaaa(qname: str, server: str, port: int, ctx: ProbeContext, per_try: float) -> list[str]:
+def _aaaa(qname: str, server: str, port: int, ctx: ProbeContext, per_try: float,
+          tcp: bool = False) -> list[str]:
     try:
         response, _ = _query(
-            qname, dns.rdatatype.AAAA, server, port, ctx.deadline.cap(min(per_try, 1.0))
+            qname, dns.rdatatype.AAAA, server, port, ctx.deadline.cap(min(per_try, 1.0)), tcp
         )
     except Exception:
         return []
@@ -436,8 +581,11 @@ def system_view(ctx: ProbeContext, name: str) -> ProbeResult:
             "source": "dns",
             "resolv_conf": ctx.resolv_conf_path,
             "nameservers": list(conf.nameservers),
-            "search": list(conf.search),
+            "search": [s.rstrip(".") for s in conf.search],
             "ndots": conf.ndots,
+            "transport": "tcp" if conf.use_tcp else "udp",
+            "rotate": conf.rotate,
+            "nameservers_ignored": list(conf.ignored),
         },
     )
 
@@ -449,7 +597,7 @@ def single_view(
     started = time.monotonic()
     conf = read_resolv_conf(ctx.resolv_conf_path)
     # One try per server: a second attempt would only double the wait on a dead resolver.
-    solo = ResolvConf((server,), conf.search, conf.ndots, conf.timeout_s, 1)
+    solo = replace(conf, nameservers=(server,), attempts=1, rotate=False)
     subject = f"{label}={server}" if label else server
     lookup = resolve(ctx, name, solo.nameservers, solo)
     return _result(probe, subject, lookup, started, {"server": server, "label": label or server})

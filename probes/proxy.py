@@ -1,10 +1,9 @@
 """Whether kubectl would use a proxy, decided as Go decides it, and a CONNECT through it.
 
 ``decide`` is pure: the kubeconfig's proxy-url always wins; otherwise HTTPS_PROXY (or
-https_proxy) for an https server, never HTTP_PROXY; NO_PROXY entries are hosts, domains
-(matching their subdomains too), ``.domain`` or ``*.domain`` (subdomains only), IPs, CIDRs,
-each with an optional ``:port``, or ``*`` for everything; no other globs; localhost and
-loopback addresses are never proxied from the environment.
+https_proxy) for an https server, HTTP_PROXY for an http one; NO_PROXY entries as
+:func:`no_proxy_matches` reads them; localhost and loopback addresses are never proxied
+from the environment. tests/probes/test_go_rules.py holds Go's own cases.
 
 ``connect`` (probe ``proxy.connect``) dials the proxy and asks it for a tunnel. Needs: TCP
 to the proxy. Failure kinds: proxy.unreachable, proxy.refused_connect,
@@ -43,89 +42,208 @@ class ProxyDecision:
 
 def _env_any(env: Mapping[str, str], *names: str) -> tuple[str, str] | None:
     for name in names:
-        if env.get(name):
+        if env.get(name):  # Go's getEnvAny: an empty variable counts as unset
             return name, env[name]
     return None
 
 
-def no_proxy_matches(no_proxy: str, host: str, port: int) -> str | None:
-    """The NO_PROXY entry that exempts host:port, or None."""
-    host = host.lower().rstrip(".")
+def idna_ascii(name: str) -> str:
+    """Go's idnaASCII (httpproxy): ASCII stays as it is; anything else through the IDNA
+    Lookup profile (UTS 46, non-transitional, STD3 rules); on error, the name unchanged."""
+    if name.isascii():
+        return name
+    import idna  # httpx's own dependency
+
     try:
-        ip = ipaddress.ip_address(host)
+        mapped = idna.uts46_remap(name, std3_rules=True, transitional=False)
+        labels = [idna.alabel(label).decode() if label and not label.isascii() else label
+                  for label in mapped.split(".")]
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return name
+    return ".".join(labels)
+
+
+def _go_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address as Go compares it: zone dropped, an IPv4-mapped IPv6 address as IPv4
+    (net.IP.Equal and IPNet.Contains treat them alike)."""
+    try:
+        ip = ipaddress.ip_address(text)
     except ValueError:
-        ip = None
+        return None
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return ip.ipv4_mapped
+        if ip.scope_id:
+            ip = ipaddress.IPv6Address(text.split("%", 1)[0])
+    return ip
+
+
+def _go_cidr(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """net.ParseCIDR: an address without zone, '/', decimal prefix length; host bits allowed."""
+    address, slash, bits = entry.partition("/")
+    if not slash or not bits.isdigit() or not bits.isascii() or "%" in address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address)
+        if int(bits) > ip.max_prefixlen:
+            return None
+        return ipaddress.ip_network(f"{ip}/{int(bits)}", strict=False)
+    except ValueError:
+        return None
+
+
+def _split_host_port(text: str) -> tuple[str, str] | None:
+    """net.SplitHostPort: 'host:port' or '[host]:port' (brackets removed), else None."""
+    colon = text.rfind(":")
+    if colon < 0:
+        return None
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0 or end + 1 != colon:
+            return None
+        host = text[1:end]
+        if "[" in text[1:] or "]" in text[end + 1:]:
+            return None
+    else:
+        host = text[:colon]
+        if ":" in host or "[" in host or "]" in host:
+            return None
+    return host, text[colon + 1:]
+
+
+def _sloppy_cidr(entry: str) -> ipaddress.IPv4Network | None:
+    """client-go's extra check (apimachinery NewProxierWithNoProxyCIDR, ParseCIDRSloppy):
+    the entry as written, not trimmed, where IPv4 parts may have leading zeros."""
+    address, slash, bits = entry.partition("/")
+    parts = address.split(".")
+    if not slash or not bits.isdigit() or len(parts) != 4 or not all(
+            p.isdigit() and p.isascii() and int(p) < 256 for p in parts):
+        return None
+    if int(bits) > 32:
+        return None
+    return ipaddress.ip_network(".".join(str(int(p)) for p in parts) + f"/{int(bits)}", strict=False)
+
+
+def no_proxy_matches(no_proxy: str, host: str, port: int) -> str | None:
+    """The NO_PROXY entry that exempts host:port, or None, as Go's httpproxy ``useProxy``
+    decides (golang.org/x/net/http/httpproxy, vendored in go1.27.3) plus client-go's CIDR
+    wrapper. Entries, lower-cased and trimmed:
+
+    - ``*`` alone: everything;
+    - an IP or CIDR (``10.0.0.0/8``, ``2001:db8::/32``, ``[::1]:443``, ``10.1.0.4:443``)
+      matches only a host that is an IP literal: never a name, whatever it resolves to;
+    - ``example.com`` matches the name and its subdomains; ``.example.com`` and
+      ``*.example.com`` only subdomains; any other ``*`` is a literal character
+      (``*example.com`` matches nothing real); entries and hosts compare in IDNA form;
+    - a ``:port`` suffix limits the entry to that port.
+    The host is compared as written apart from case: a trailing dot makes it a different
+    name (``api.example.com.`` is not matched by ``example.com``), and a partial IP such as
+    ``0.1`` is a name, not an address.
+    """
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    ip = _go_ip(host)
+    name = idna_ascii(host).strip().lower()
+    wanted = str(port)
+    ip_hits: list[str] = []
+    domain_hits: list[str] = []
     for raw in no_proxy.split(","):
         entry = raw.strip().lower()
         if not entry:
             continue
         if entry == "*":
-            return entry
-        try:
-            net = ipaddress.ip_network(entry, strict=False) if "/" in entry else None
-        except ValueError:
-            net = None
+            return raw.strip()
+        net = _go_cidr(entry)
         if net is not None:
-            if ip is not None and ip in net:
-                return entry
+            if ip is not None and ip.version == net.version and ip in net:
+                ip_hits.append(raw.strip())
             continue
-        try:
-            if ip is not None and ipaddress.ip_address(entry) == ip:
-                return entry
-            ipaddress.ip_address(entry)
-            continue
-        except ValueError:
-            pass
-        entry_host, entry_port = entry, ""
-        if entry.startswith("[") and "]" in entry:
-            entry_host, _, rest = entry[1:].partition("]")
-            entry_port = rest.lstrip(":")
-        elif entry.count(":") == 1:
-            entry_host, entry_port = entry.split(":")
-        if entry_port and entry_port != str(port):
-            continue
-        try:
-            entry_ip = ipaddress.ip_address(entry_host)
-        except ValueError:
-            entry_ip = None
+        split = _split_host_port(entry)
+        entry_port = ""
+        if split is not None:
+            entry_host, entry_port = split
+            if not entry_host:
+                continue  # ":1" and the like: malformed, ignored as Go ignores it
+        else:
+            entry_host = entry
+        entry_ip = _go_ip(entry_host) if "%" not in entry_host else None
         if entry_ip is not None:
-            if entry_ip == ip:
-                return entry
+            if ip is not None and entry_ip == ip and entry_port in ("", wanted):
+                ip_hits.append(raw.strip())
             continue
-        if entry_host.startswith("*"):
+        if entry_host.startswith("*."):
             entry_host = entry_host[1:]
-        if not entry_host:
-            continue
-        exact = not entry_host.startswith(".")
-        suffix = entry_host if not exact else "." + entry_host
-        if host.endswith(suffix) or (exact and host == entry_host):
-            return entry
+        match_host = not entry_host.startswith(".")
+        suffix = idna_ascii(entry_host if not match_host else "." + entry_host)
+        if ip is None and (name.endswith(suffix) or (match_host and name == suffix[1:])) \
+                and entry_port in ("", wanted):
+            domain_hits.append(raw.strip())
+    if ip_hits:
+        return ip_hits[0]
+    if domain_hits:
+        return domain_hits[0]
+    if ip is not None and ip.version == 4:
+        for raw in no_proxy.split(","):
+            net = _sloppy_cidr(raw)
+            if net is not None and ip in net:
+                return raw
     return None
+
+
+def parse_proxy_url(value: str) -> str | None:
+    """httpproxy's parseProxy: the value as a URL when it has a scheme and a host, else
+    with http:// in front (so ``proxy:3128`` and ``localhost`` are HTTP proxies); None when
+    neither parses (Go then ignores the variable)."""
+    try:
+        parts = urlsplit(value)
+        if parts.scheme and parts.netloc:
+            parts.port  # noqa: B018 - raises on a bad port, as url.Parse fails
+            return value
+    except ValueError:
+        pass
+    try:
+        urlsplit("http://" + value).port  # noqa: B018
+    except ValueError:
+        return None
+    return "http://" + value
 
 
 def decide(kubeconfig_proxy: str | None, env: Mapping[str, str], host: str, port: int,
            scheme: str = "https") -> ProxyDecision:
+    """Whether kubectl uses a proxy for scheme://host:port. Go's httpproxy ProxyFunc:
+    HTTPS_PROXY for https, HTTP_PROXY for http, none for anything else; ``localhost``
+    (exactly, as written) and loopback addresses are never proxied from the environment.
+
+    Not modelled, as kubectl cannot hit it: Go refuses HTTP_PROXY in a CGI environment
+    (REQUEST_METHOD set); kubectl is never run as a CGI script.
+    """
     if kubeconfig_proxy:
         return ProxyDecision(True, kubeconfig_proxy, "kubeconfig proxy-url",
                              "the kubeconfig's proxy-url is used for every request")
-    names = ("HTTPS_PROXY", "https_proxy") if scheme == "https" else ("HTTP_PROXY", "http_proxy")
+    if scheme == "https":
+        names: tuple[str, str] = ("HTTPS_PROXY", "https_proxy")
+    elif scheme == "http":
+        names = ("HTTP_PROXY", "http_proxy")
+    else:
+        return ProxyDecision(False, None, "none", f"Go uses no proxy for {scheme}:// URLs")
     found = _env_any(env, *names)
     if found is None:
         return ProxyDecision(False, None, "none", f"no {names[0]} in the environment")
     name, value = found
-    if host.lower() == "localhost":
+    url = parse_proxy_url(value)
+    if url is None:
+        return ProxyDecision(False, None, name, f"{name} is not a URL Go can parse, so kubectl ignores it")
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if idna_ascii(bare) == "localhost":
         return ProxyDecision(False, None, name, "localhost is never proxied")
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return ProxyDecision(False, None, name, "loopback addresses are never proxied")
-    except ValueError:
-        pass
+    ip = _go_ip(bare)
+    if ip is not None and ip.is_loopback:
+        return ProxyDecision(False, None, name, "loopback addresses are never proxied")
     exempt = _env_any(env, "NO_PROXY", "no_proxy")
     if exempt is not None:
         entry = no_proxy_matches(exempt[1], host, port)
         if entry is not None:
             return ProxyDecision(False, None, name, f"{exempt[0]} entry {entry!r} exempts {host}")
-    url = value if "://" in value else "http://" + value
     return ProxyDecision(True, url, name, f"{name} is set and no NO_PROXY entry matches {host}")
 
 

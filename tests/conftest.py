@@ -14,6 +14,9 @@ def clean_environ(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     # Even on an Azure VM, no test may reach the real IMDS: automatic discovery looks here.
     monkeypatch.setenv("KUBEREACH_DMI_DIR", "/nonexistent/kubereach-tests")
+    # Test nameservers listen on loopback ports other than 53; Go (and so kubereach) skips a
+    # resolv.conf line "nameserver 127.0.0.1:5353", so tests need this seam to name them.
+    monkeypatch.setenv("KUBEREACH_TEST_RESOLV_PORTS", "1")
 
 
 # ---- KUBEREACH_CI=1: a skip fails the run ---------------------------------------------------

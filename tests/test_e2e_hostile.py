@@ -99,6 +99,6 @@ def test_wrong_id_dns_answers_end_with_a_finding(tmp_path, ca):
         (tmp_path / "hosts").write_text("")
         kc = _kubeconfig(tmp_path / "kc", f"https://{HOST}:443", ca.cert_pem)
         doc, _ = _run(kc, KUBEREACH_RESOLV_CONF=str(tmp_path / "resolv.conf"),
-                         KUBEREACH_HOSTS_FILE=str(tmp_path / "hosts"))
+                         KUBEREACH_HOSTS_FILE=str(tmp_path / "hosts"), KUBEREACH_TEST_RESOLV_PORTS="1")
     assert doc["verdict"] == "unreachable"
     assert "dns.id_mismatch" in _codes(doc)

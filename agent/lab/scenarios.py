@@ -51,6 +51,7 @@ class Scenario:
     kubeconfig: KubeconfigSpec
     expect: Expect
     nameservers: tuple[str, ...] | None = None  # None: the client's default resolver
+    resolv_options: tuple[str, ...] = ()  # added to resolv.conf's "options" line
     hosts: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
     # Values may use {proxy_user} and {proxy_password}, filled from the lab's secrets, and
     # {tls_dir}, the folder of the lab's certificates.
@@ -304,6 +305,25 @@ SCENARIOS: tuple[Scenario, ...] = (
         expect=Expect(kubectl_ok=False, blockers=frozenset({"dns.resolver_unreachable"})),
     ),
     Scenario(
+        name="dns-use-vc-udp-dropped",
+        title="resolv.conf says use-vc and the path drops DNS over UDP",
+        cause="UDP 53 to the resolver is dropped, TCP 53 passes; resolv.conf has options use-vc",
+        client="in",
+        kubeconfig=_private(),
+        resolv_options=("use-vc",),
+        rules=(RouterRule(("-d", A.LINKED_DNS_IP, "-p", "udp", "--dport", "53", "-j", "DROP")),),
+        expect=Expect(kubectl_ok=True),
+    ),
+    Scenario(
+        name="dns-udp-dropped",
+        title="The path drops DNS over UDP and resolv.conf does not say use-vc",
+        cause="UDP 53 to the resolver is dropped, TCP 53 passes; Go falls back to TCP only on truncation",
+        client="in",
+        kubeconfig=_private(),
+        rules=(RouterRule(("-d", A.LINKED_DNS_IP, "-p", "udp", "--dport", "53", "-j", "DROP")),),
+        expect=Expect(kubectl_ok=False, blockers=frozenset({"dns.resolver_unreachable"})),
+    ),
+    Scenario(
         name="mtu-blackhole",
         title="A link with a small MTU whose ICMP 'fragmentation needed' is filtered",
         cause="the router's side of the client's link takes 576 bytes and its ICMP is dropped",
@@ -348,7 +368,7 @@ def prepared(lab: Lab, scenario: Scenario) -> Iterator[Prepared]:
                               auth="exec", exec_env={EXEC_SECRET_VAR: s.exec_secret})
     try:
         lab.write_client_files(scenario.client, nameservers=scenario.nameservers,
-                               hosts=scenario.hosts)
+                               hosts=scenario.hosts, resolv_options=scenario.resolv_options)
         for rule in scenario.rules:
             lab.add_rule(*rule.spec, table=rule.table, chain=rule.chain)
         for key, mtu in scenario.router_mtu.items():

@@ -315,15 +315,18 @@ class Lab:
     def write_client_files(
         self, key: str, *, nameservers: Sequence[str] | None = None,
         hosts: Mapping[str, str | tuple[str, ...]] | None = None,
+        resolv_options: Sequence[str] = (),
     ) -> None:
         """Write /etc/netns/<ns>/{resolv.conf,hosts}; ``ip netns exec`` mounts them over
-        /etc for every command run in that namespace from then on."""
+        /etc for every command run in that namespace from then on. ``resolv_options`` are
+        added to resolv.conf's options line (``use-vc``, ``rotate``, ``ndots:3``...)."""
         d = self._etc_dir(key)
         d.mkdir(parents=True, exist_ok=True)
         if d not in self._etc_dirs:
             self._etc_dirs.append(d)
         servers = list(nameservers) if nameservers else [self.default_nameserver(key)]
-        resolv = "".join(f"nameserver {s}\n" for s in servers) + "options timeout:2 attempts:2\n"
+        options = " ".join(("timeout:2", "attempts:2", *resolv_options))
+        resolv = "".join(f"nameserver {s}\n" for s in servers) + f"options {options}\n"
         # A name may map to several addresses: one line each, in order, as Go reads them.
         extra = "".join(f"{ip}\t{name}\n" for name, ips in (hosts or {}).items()
                         for ip in ((ips,) if isinstance(ips, str) else ips))

@@ -89,6 +89,19 @@ def cname_loop(obs: Observations) -> Iterator[Hit]:
               f"with 'no such host'.{more}", (evidence(r), *attempt_evidence(r), *ev))
 
 
+@rule("dns.invalid_name", Severity.BLOCKER, "Go refuses the API server name without asking DNS",
+      "Correct the server name in the kubeconfig: Go looks up only valid DNS names (labels of letters, digits, "
+      "'-' and '_' up to 63 bytes, 253 bytes in all, not all digits, not .onion); re-fetch credentials with "
+      "`az aks get-credentials` or `aws eks update-kubeconfig`.")
+def invalid_name(obs: Observations) -> Iterator[Hit]:
+    if obs.proxy_used():
+        return
+    r = obs.one("dns.system")
+    if r is None or r.kind != "dns.invalid_name":
+        return
+    yield Hit(obs.target.host, r.failure.detail, (evidence(r),))
+
+
 @rule("dns.id_mismatch", Severity.WARNING, "A resolver answers with the wrong query ID",
       "Something between this host and {server} rewrites DNS answers: a broken NAT (UDP port or ID "
       "translation), DNS proxy or security appliance. Fix or bypass it, or use another resolver.")
@@ -203,4 +216,4 @@ def split_horizon(obs: Observations) -> Iterator[Hit]:
               fix_args={"system": "the system resolver"})
 
 
-RULES = (nxdomain, no_answer, cname_loop, id_mismatch, server_failure, resolver_unreachable, hosts_override, split_horizon)
+RULES = (nxdomain, no_answer, cname_loop, invalid_name, id_mismatch, server_failure, resolver_unreachable, hosts_override, split_horizon)

@@ -25,7 +25,7 @@ search a.example b.example
 options ndots:5 timeout:2 attempts:3 rotate
 """)
     assert conf.nameservers == ("10.0.0.10", "168.63.129.16")
-    assert conf.search == ("a.example", "b.example")
+    assert conf.search == ("a.example.", "b.example.")  # rooted, as Go keeps them
     assert (conf.ndots, conf.timeout_s, conf.attempts) == (5, 2.0, 3)
 
 
@@ -48,8 +48,8 @@ def test_parse_hosts_keeps_file_order_and_ignores_comments():
 not-an-ip name
 fe80::1%eth0 v6.example
 """)
-    assert table["aks-1.privatelink.eastus.azmk8s.io"] == ["10.1.0.5", "10.1.0.4"]
-    assert table["v6.example"] == ["fe80::1"]
+    assert table["aks-1.privatelink.eastus.azmk8s.io."] == ["10.1.0.5", "10.1.0.4"]
+    assert table["v6.example."] == ["fe80::1%eth0"]  # Go keeps the zone
     assert "name" not in table
 
 

@@ -15,7 +15,7 @@ HOST = "aks-1-dns-1a2b.hcp.eastus.azmk8s.io"
     (".azmk8s.io", "azmk8s.io", 443, False),  # a leading dot: subdomains only
     ("*.azmk8s.io", HOST, 443, True),
     ("*", HOST, 443, True),
-    ("*azmk8s.io", HOST, 443, True),  # Go strips one leading '*'
+    ("*azmk8s.io", HOST, 443, False),  # only "*." is special: "*azmk8s.io" is literal
     ("10.*", "10.1.0.4", 443, False),  # no globs
     ("10.0.0.0/8", "10.1.0.4", 443, True),
     ("10.0.0.0/8", HOST, 443, False),  # a CIDR never matches a name

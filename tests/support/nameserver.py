@@ -48,8 +48,9 @@ def drop(query: dns.message.Message) -> None:
 
 
 class Nameserver:
-    def __init__(self, handle: Handler, *, udp_limit: int = 65535) -> None:
+    def __init__(self, handle: Handler, *, udp_limit: int = 65535, udp: bool = True) -> None:
         self.handle = handle
+        self.udp = udp  # False: UDP queries are recorded and dropped, as by a filter
         self.udp_limit = udp_limit
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
@@ -88,6 +89,8 @@ class Nameserver:
                 continue
             query = dns.message.from_wire(data)
             self.queries.append(query.question[0].name.to_text() + "/udp")
+            if not self.udp:
+                continue
             response = self.handle(query)
             if response is None:
                 continue
