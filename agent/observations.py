@@ -6,7 +6,7 @@ context, which addresses kubectl would dial).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -33,6 +33,8 @@ class Observations:
     dials: tuple[str, ...] = field(default=())
     # The request timeout the user's kubectl commands run with (--request-timeout); None: none.
     request_timeout_s: float | None = None
+    # NO_PROXY (or no_proxy) as kubectl reads it, userinfo removed: (variable, value), or None.
+    no_proxy: tuple[str, str] | None = None
 
     def all(self, probe: str) -> list[ProbeResult]:
         return [r for r in self.results if r.probe == probe]
@@ -76,3 +78,14 @@ class Observations:
         timeout does not cut the dial short, so the request fails once connected)."""
         return (self.request_timeout_s is not None and self.dial.connected is not None
                 and self.connect_s() >= self.request_timeout_s)
+
+
+def no_proxy_from(env: Mapping[str, str]) -> tuple[str, str] | None:
+    """NO_PROXY as Go reads it (upper case first, then lower), each entry's userinfo cut
+    off: a NO_PROXY entry is never a URL, but one pasted from a proxy URL would carry a
+    password into the report."""
+    for name in ("NO_PROXY", "no_proxy"):
+        value = env.get(name)
+        if value:
+            return name, ",".join(e.rsplit("@", 1)[-1] for e in value.split(","))
+    return None

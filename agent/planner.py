@@ -33,12 +33,12 @@ from typing import Any
 from agent import redact
 from agent.deadline import Deadline
 from agent.judge import judge
-from agent.observations import Observations
+from agent.observations import Observations, no_proxy_from
 from agent.packet_plan import PacketGate, PacketTask, packet_addresses
 from agent.report import Report, build_report
 from agent.runner import Runner
 from agent.target import Target
-from probes import auth, dns, proxy, route, tcp, tls, vantage
+from probes import auth, dns, proxy, route, socks, tcp, tls, vantage
 from probes import http as http_probe
 from probes.base import ProbeContext, ProbeResult, endpoint, endpoint_address, is_ip_address
 
@@ -184,15 +184,19 @@ class _Plan:
     def via_proxy(self, decision: proxy.ProxyDecision) -> None:
         host, port = self.target.host, self.target.port
         subject = f"{host}:{port} via proxy"
+        opener = _tunnel_opener(decision)
+        # Through a SOCKS tunnel httpx's own proxy support is not used: each HTTP
+        # connection is a tunnel opened as kubectl opens it (probes/socks.py).
+        by_socks = opener is socks.connect
 
         def connect() -> ProbeResult:
-            result, sock = proxy.connect(self.ctx, decision, host, port)
+            result, sock = opener(self.ctx, decision, host, port)
             if sock is not None:
                 sock.close()
             return result
 
         def tunnel():  # a fresh tunnel per call: the TLS probe may need two handshakes
-            result, sock = proxy.connect(self.ctx, decision, host, port)
+            result, sock = opener(self.ctx, decision, host, port)
             if sock is None:
                 raise OSError(result.failure.detail if result.failure else "the proxy refused the tunnel")
             return sock
@@ -213,10 +217,20 @@ class _Plan:
             self.runner.submit((Stage.PROXY, Step.HTTP), "http", subject,
                                lambda: http_probe.probe(self.ctx, subject, url_host=host, port=port,
                                                         host_header=self._host_header(), sni=self.target.sni,
-                                                        verify=self._verify(), proxy=decision.url, via="proxy"))
+                                                        verify=self._verify(), via="proxy",
+                                                        proxy=None if by_socks else decision.url,
+                                                        tunnel=tunnel if by_socks else None))
 
         self.runner.submit((Stage.PROXY, Step.TCP), "proxy.connect", decision.redacted or "", connect,
                            then=after_connect)
+
+
+def _tunnel_opener(decision: proxy.ProxyDecision) -> Callable[..., tuple[ProbeResult, Any]]:
+    """The tunnel kubectl opens for this proxy URL's scheme: a SOCKS5 CONNECT by name for
+    socks5://, an HTTP CONNECT otherwise (http://, https://; anything else is reported
+    by proxy.connect as not probed)."""
+    scheme = (decision.url or "").split("://", 1)[0].lower()
+    return socks.connect if scheme == "socks5" else proxy.connect
 
 
 def kubectl_dials(results: Sequence[ProbeResult], decision: proxy.ProxyDecision) -> tuple[str, ...]:
@@ -324,7 +338,7 @@ def diagnose(request: Request, *, env: Mapping[str, str],
         cloud = None if assembled.empty else assembled
     obs = Observations(target=target, results=tuple(_tag_addresses(results, dials)), proxy=decision,
                        kubeconfig_problems=tuple(loaded.problems), cloud=cloud, dials=dials,
-                       request_timeout_s=request.request_timeout_s)
+                       request_timeout_s=request.request_timeout_s, no_proxy=no_proxy_from(env))
     report = build_report(obs, judge(obs), elapsed_s=time.monotonic() - started,
                           timeout_s=request.timeout_s, deadline_s=deadline.seconds)
     return Diagnosis(report, secrets)

@@ -13,6 +13,12 @@ Failure kinds, by area (a kind is never renamed, only added)::
     tls.    handshake_failed  timeout  ca_mismatch  name_mismatch  expired  error
     http.   timeout   not_kubernetes  error
     proxy.  unreachable  refused_connect  auth_required  scheme_mismatch  error
+            socks_refused   a SOCKS5 proxy's CONNECT reply other than "succeeded"
+                            (facts reply_code, reply: general failure, not allowed by
+                            ruleset, network/host unreachable, connection refused, TTL
+                            expired, command / address type not supported); a SOCKS port
+                            where nothing listens is proxy.unreachable with
+                            tcp_kind tcp.refused (finding proxy.tunnel_down)
     icmp.   admin_prohibited  host_unreachable  net_unreachable  port_unreachable
     auth.   exec_missing
     kubeconfig. invalid

@@ -17,6 +17,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from probes.base import Failure, ProbeContext, ProbeResult, Status
@@ -127,10 +128,102 @@ def _path_facts(path: str, response: Any, body: bytes, cut: str | None) -> dict:
             "title": _title(body), "body_bytes": len(body), "body_truncated": cut is not None}
 
 
+def _tunnel_transport(verify: object, tunnel: Callable[[], socket.socket]) -> Any:
+    """An httpx transport whose every connection is a fresh ``tunnel()`` socket (a SOCKS5
+    CONNECT made by probes/socks.py, as Go makes it), on which httpx does TLS and HTTP.
+    httpx has no public seam for a network backend: its pool is replaced, and the SOCKS
+    tests in tests/probes/test_socks.py fail the day that stops working."""
+    import httpcore
+    import httpx
+
+    transport = httpx.HTTPTransport(verify=verify)  # type: ignore[arg-type]
+    if not hasattr(transport, "_pool"):
+        raise RuntimeError("this httpx has no _pool to route through a SOCKS tunnel")
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(verify=verify),  # type: ignore[arg-type]
+        network_backend=_TunnelBackend(tunnel), max_connections=1)
+    return transport
+
+
+def _stream_class() -> Any:
+    import httpcore
+
+    class _SocketStream(httpcore.NetworkStream):
+        def __init__(self, sock: socket.socket) -> None:
+            self.sock = sock
+
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            self.sock.settimeout(timeout)
+            try:
+                return self.sock.recv(max_bytes)
+            except TimeoutError as exc:
+                raise httpcore.ReadTimeout(str(exc)) from exc
+            except OSError as exc:
+                raise httpcore.ReadError(str(exc)) from exc
+
+        def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            self.sock.settimeout(timeout)
+            try:
+                self.sock.sendall(buffer)
+            except TimeoutError as exc:
+                raise httpcore.WriteTimeout(str(exc)) from exc
+            except OSError as exc:
+                raise httpcore.WriteError(str(exc)) from exc
+
+        def close(self) -> None:
+            self.sock.close()
+
+        def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                      timeout: float | None = None) -> Any:
+            self.sock.settimeout(timeout)
+            try:
+                return _SocketStream(ssl_context.wrap_socket(self.sock, server_hostname=server_hostname))
+            except TimeoutError as exc:
+                self.sock.close()
+                raise httpcore.ConnectTimeout(str(exc)) from exc
+            except OSError as exc:  # ssl.SSLError is an OSError
+                self.sock.close()
+                raise httpcore.ConnectError(str(exc)) from exc
+
+        def get_extra_info(self, info: str) -> Any:
+            if info == "socket":
+                return self.sock
+            if info == "ssl_object":
+                return self.sock if hasattr(self.sock, "selected_alpn_protocol") else None
+            return None
+
+    return _SocketStream
+
+
+class _TunnelBackend:
+    """httpcore's network backend interface: connect_tcp opens a new tunnel."""
+
+    def __init__(self, tunnel: Callable[[], socket.socket]) -> None:
+        self.tunnel = tunnel
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None, socket_options: Any = None) -> Any:
+        import httpcore
+
+        try:
+            sock = self.tunnel()
+        except OSError as exc:
+            raise httpcore.ConnectError(str(exc)) from exc
+        return _stream_class()(sock)
+
+    def connect_unix_socket(self, *args: Any, **kw: Any) -> Any:
+        raise NotImplementedError
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
 def probe(ctx: ProbeContext, subject: str, *, url_host: str, port: int, host_header: str,
-          sni: str, verify: object, proxy: str | None = None, via: str = "direct") -> ProbeResult:
+          sni: str, verify: object, proxy: str | None = None, via: str = "direct",
+          tunnel: Callable[[], socket.socket] | None = None) -> ProbeResult:
     """``url_host`` is the address dialled (an IP, or the name when a proxy resolves it);
-    ``verify`` an ``ssl.SSLContext`` or False for insecure-skip-tls-verify."""
+    ``verify`` an ``ssl.SSLContext`` or False for insecure-skip-tls-verify; ``tunnel``, when
+    given, opens each connection (a SOCKS5 tunnel) instead of dialling ``url_host``."""
     import httpx  # imported here so `kubereach --help` stays fast
 
     started = time.monotonic()
@@ -142,8 +235,9 @@ def probe(ctx: ProbeContext, subject: str, *, url_host: str, port: int, host_hea
     # trust_env=False: the proxy decision is kubectl's (probes/proxy.py), not httpx's.
     # identity: a compressed body would be inflated past MAX_BODY_BYTES before it is cut.
     headers = {"Host": host_header, "Accept": "application/json", "Accept-Encoding": "identity"}
+    transport = _tunnel_transport(verify, tunnel) if tunnel is not None else None
     with _Watchdog(budget) as dog, httpx.Client(verify=verify, trust_env=False, proxy=proxy,
-                                                 follow_redirects=False) as client:
+                                                 transport=transport, follow_redirects=False) as client:
         for path in PATHS:
             left = ends - time.monotonic()
             if left <= 0:

@@ -40,6 +40,60 @@ def verifying_context(ca_pem: bytes | None) -> ssl.SSLContext:
     return ctx
 
 
+# kubectl 1.32's ClientHello (Go 1.23's crypto/tls with its post-quantum X25519Kyber768 key
+# share): 1480 bytes plus the server name, measured from kubectl.1.32 and 1.33 on a raw
+# loopback listener (1484 bytes for a 4-byte name, 1569 for an 89-byte one). A default
+# Python/OpenSSL 3.0 hello is 517 bytes. Where a path drops large packets and its ICMP
+# "fragmentation needed" is filtered, kubectl's hello is lost while a small one passes, so
+# the probe sends one of kubectl's size: its ALPN list carries padding protocol names after
+# the real ones (h2, http/1.1), which servers pass over (RFC 7301: they pick from their own).
+KUBECTL_HELLO_BASE_BYTES = 1480
+_REAL_ALPN = ["h2", "http/1.1"]
+
+
+def kubectl_hello_bytes(sni: str) -> int:
+    """The size of kubectl's ClientHello TLS record for this server name (Go, like
+    OpenSSL, sends no server_name extension, 9 bytes plus the name, for an IP)."""
+    try:
+        ipaddress.ip_address(sni)
+        return KUBECTL_HELLO_BASE_BYTES - 9
+    except ValueError:
+        return KUBECTL_HELLO_BASE_BYTES + len(sni.encode("utf-8"))
+
+
+def hello_bytes(tls_ctx: ssl.SSLContext, server_hostname: str) -> int:
+    """The size of the first TLS record this context sends (made in memory, nothing sent)."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    try:
+        tls = tls_ctx.wrap_bio(incoming, outgoing, server_hostname=server_hostname)
+        with contextlib.suppress(ssl.SSLWantReadError):
+            tls.do_handshake()
+    except (ValueError, ssl.SSLError):  # a name OpenSSL refuses: the real handshake says so
+        return 0
+    return len(outgoing.read())
+
+
+def pad_to_kubectl(tls_ctx: ssl.SSLContext, server_hostname: str) -> int:
+    """Make ``tls_ctx``'s ClientHello at least as large as kubectl's for this name; returns
+    the size it now has. Measures, pads, and measures again, since OpenSSL's own padding
+    extension (to 512 bytes) drops out once the hello grows past it."""
+    target = kubectl_hello_bytes(server_hostname)
+    padding = 0
+    for _ in range(3):
+        names = list(_REAL_ALPN)
+        left = padding
+        while left > 0:  # one ALPN entry costs its length + 1; names are at most 255 bytes
+            n = min(255, max(1, left - 1))
+            names.append(f"kubereach-pad-{len(names)}-".ljust(n, "x")[:n])
+            left -= n + 1
+        tls_ctx.set_alpn_protocols(names)
+        size = hello_bytes(tls_ctx, server_hostname)
+        if size >= target or size == 0:
+            return size
+        padding += target - size
+    return size
+
+
 def _insecure_context() -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
@@ -205,6 +259,8 @@ def handshake(ctx: ProbeContext, subject: str, connect: SocketFactory, *, sni: s
 
     server_hostname = sni
     tls_ctx = _insecure_context() if insecure else verifying_context(ca_pem)
+    facts["kubectl_client_hello_bytes"] = kubectl_hello_bytes(server_hostname)
+    facts["client_hello_bytes"] = pad_to_kubectl(tls_ctx, server_hostname)
     try:
         sock = connect()
     except OSError as exc:

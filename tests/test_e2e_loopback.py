@@ -136,7 +136,7 @@ def test_refused(tmp_path, ca, kubectl):
     kc = write_kubeconfig(tmp_path / "kc", closed_port(), ca.cert_pem)
     doc = kubereach(kc)
     agree(kubectl, doc, kc, tmp_path)
-    assert blockers(doc) == ["net.refused"]
+    assert blockers(doc) == ["net.refused", "net.tunnel_down"]  # 127.0.0.1 + tls-server-name: a tunnel
 
 
 def test_insecure_flag_next_to_a_ca_is_refused_by_kubectl(tmp_path, ca, kubectl):

@@ -22,9 +22,14 @@ class KubeconfigSpec:
     insecure: bool = False
     auth: str = "token"  # "token" | "exec"
     exec_env: Mapping[str, str] = field(default_factory=dict)  # planted in the exec stanza
+    proxy_url: str | None = None  # the cluster's proxy-url (socks5://... for a bastion)
+    # A local tunnel's kubeconfig: server https://127.0.0.1:PORT with tls-server-name = host.
+    tunnel_port: int | None = None
 
     @property
     def server(self) -> str:
+        if self.tunnel_port is not None:
+            return f"https://127.0.0.1:{self.tunnel_port}"
         return f"https://{self.host}:{self.port}"
 
 
@@ -36,6 +41,10 @@ def render(
     token: str,
 ) -> str:
     cluster: dict[str, object] = {"server": spec.server}
+    if spec.tunnel_port is not None:
+        cluster["tls-server-name"] = spec.host
+    if spec.proxy_url:
+        cluster["proxy-url"] = spec.proxy_url
     if spec.insecure:
         cluster["insecure-skip-tls-verify"] = True
     elif ca_pem is not None:

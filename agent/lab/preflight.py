@@ -6,8 +6,8 @@ import os
 import shutil
 import sys
 
-TOOLS = ("ip", "iptables", "dnsmasq", "unbound", "tinyproxy")
-DEBIAN_PACKAGES = "iproute2 iptables dnsmasq-base unbound tinyproxy"
+TOOLS = ("ip", "iptables", "dnsmasq", "unbound", "tinyproxy", "microsocks", "danted", "socat")
+DEBIAN_PACKAGES = "iproute2 iptables dnsmasq-base unbound tinyproxy microsocks dante-server socat"
 
 
 def _have(tool: str) -> bool:

@@ -8,13 +8,15 @@ applies one to a running lab and undoes it afterwards, so one lab serves them al
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.lab import addresses as A
+from agent.lab import kubeconfigs
 from agent.lab.kubeconfigs import KubeconfigSpec
-from agent.lab.topology import Lab
+from agent.lab.topology import Daemon, Lab
 
 # A secret-looking variable in the exec plugin's env: kubelogin's service principal secret.
 EXEC_SECRET_VAR = "AAD_SERVICE_PRINCIPAL_CLIENT_SECRET"
@@ -43,6 +45,18 @@ class RouterRule:
 
 
 @dataclass(frozen=True)
+class LabDaemon:
+    """A server a scenario runs for its duration, in host ``key``'s namespace. ``argv`` and
+    ``config`` may use {workdir}; ``config`` is written to {workdir}/<name>.conf first."""
+
+    key: str
+    name: str
+    argv: tuple[str, ...]
+    ready: tuple[str, int]  # address and port that accept connections once it runs
+    config: str | None = None
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     title: str
@@ -59,6 +73,9 @@ class Scenario:
     rules: tuple[RouterRule, ...] = ()
     router_mtu: Mapping[str, int] = field(default_factory=dict)  # router's side of a host's link
     diagnose_args: tuple[str, ...] = ()
+    daemons: tuple[LabDaemon, ...] = ()
+    # Other hosts' resolvers for the scenario (a proxy that cannot see the private zone).
+    host_nameservers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -349,6 +366,114 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 
+_DANTE_CONF = f"""logoutput: stderr
+internal: {A.PROXY_IP} port = {A.DANTE_PORT}
+external: {A.PROXY_IP}
+socksmethod: none
+clientmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass {{ from: 0.0.0.0/0 to: 0.0.0.0/0 }}
+socks block {{ from: 0.0.0.0/0 to: .{A.PRIVATE_ZONE} log: connect error }}
+socks pass {{ from: 0.0.0.0/0 to: 0.0.0.0/0 }}
+"""
+
+MICROSOCKS = LabDaemon("prx", "microsocks", ("microsocks", "-i", A.PROXY_IP, "-p", str(A.SOCKS_PORT)),
+                       (A.PROXY_IP, A.SOCKS_PORT))
+DANTE = LabDaemon("prx", "danted", ("danted", "-f", "{workdir}/danted.conf", "-N", "1"),
+                  (A.PROXY_IP, A.DANTE_PORT), config=_DANTE_CONF)
+# The local end of a tunnel to the API server: what `az aks bastion` or `ssh -L` listens with.
+FORWARDER = LabDaemon("in", "forwarder", (
+    "socat", f"TCP-LISTEN:{A.TUNNEL_PORT},bind=127.0.0.1,fork,reuseaddr", f"TCP:{A.API_IP}:{A.API_PORT}"),
+    ("127.0.0.1", A.TUNNEL_PORT))
+_AUTH_PROXY = "http://{proxy_user}:{proxy_password}@" + f"{A.PROXY_IP}:{A.PROXY_PORT}"
+
+TUNNEL_SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        name="socks-bastion",
+        title="SOCKS5 proxy-url through a bastion that resolves the private name",
+        cause=("the peered VNet cannot resolve the private name, but kubectl sends it to the "
+               "bastion's SOCKS server, which resolves it in the hub and connects"),
+        client="peer",
+        kubeconfig=_private(proxy_url=f"socks5://{A.PROXY_IP}:{A.SOCKS_PORT}"),
+        daemons=(MICROSOCKS,),
+        expect=Expect(kubectl_ok=True, present=frozenset({"proxy.in_path"})),
+    ),
+    Scenario(
+        name="socks-tunnel-down",
+        title="SOCKS5 proxy-url on a local port where no `ssh -D` runs",
+        cause="proxy-url is socks5://127.0.0.1:1080 and nothing listens there",
+        client="in",
+        kubeconfig=_private(proxy_url=f"socks5://127.0.0.1:{A.SOCKS_PORT}"),
+        expect=Expect(kubectl_ok=False, blockers=frozenset({"proxy.tunnel_down"})),
+    ),
+    Scenario(
+        name="socks-denied",
+        title="SOCKS5 bastion whose rules block the API server",
+        cause=f"dante on the bastion blocks .{A.PRIVATE_ZONE}: CONNECT is not allowed by ruleset",
+        client="in",
+        kubeconfig=_private(proxy_url=f"socks5://{A.PROXY_IP}:{A.DANTE_PORT}"),
+        daemons=(DANTE,),
+        expect=Expect(kubectl_ok=False, blockers=frozenset({"proxy.socks_refused"})),
+    ),
+    Scenario(
+        name="local-tunnel-up",
+        title="Kubeconfig of a local tunnel (127.0.0.1 + tls-server-name), tunnel running",
+        cause="socat on 127.0.0.1:8443 forwards to the API server, as az aks bastion or ssh -L does",
+        client="in",
+        kubeconfig=_private(tunnel_port=A.TUNNEL_PORT),
+        daemons=(FORWARDER,),
+        expect=Expect(kubectl_ok=True, present=frozenset({"net.local_tunnel"})),
+    ),
+    Scenario(
+        name="local-tunnel-down",
+        title="Kubeconfig of a local tunnel whose tunnel is not running",
+        cause="the kubeconfig says https://127.0.0.1:8443 and nothing listens there",
+        client="in",
+        kubeconfig=_private(tunnel_port=A.TUNNEL_PORT),
+        expect=Expect(kubectl_ok=False, blockers=frozenset({"net.refused", "net.tunnel_down"})),
+    ),
+    Scenario(
+        name="local-tunnel-ignores-proxy",
+        title="HTTPS_PROXY set next to a local tunnel kubeconfig",
+        cause="HTTPS_PROXY points at a dead proxy, but Go never proxies 127.0.0.1: kubectl goes direct",
+        client="in",
+        kubeconfig=_private(tunnel_port=A.TUNNEL_PORT),
+        env={"HTTPS_PROXY": f"http://{A.DEAD_PROXY_IP}:{A.PROXY_PORT}"},
+        daemons=(FORWARDER,),
+        expect=Expect(kubectl_ok=True, present=frozenset({"proxy.ignored_for_loopback"})),
+    ),
+    Scenario(
+        name="no-proxy-cidr-trap",
+        title="NO_PROXY has the VNet's CIDR, the kubeconfig has a name, the proxy cannot resolve it",
+        cause=(f"NO_PROXY={A.CLUSTER_NET} covers {A.API_IP}, but Go matches CIDRs against the URL's "
+               "host, a name: kubectl uses the proxy, whose resolver lacks the private zone"),
+        client="in",
+        kubeconfig=_private(),
+        env={"HTTPS_PROXY": _AUTH_PROXY, "NO_PROXY": f"localhost,{A.CLUSTER_NET}"},
+        host_nameservers={"prx": (A.PUBLIC_DNS_IP,)},
+        expect=Expect(kubectl_ok=False,
+                      blockers=frozenset({"proxy.refused_connect", "proxy.no_proxy_cidr_trap"})),
+    ),
+    Scenario(
+        name="large-hello-mtu",
+        title="A small MTU towards the API server drops kubectl's 1.5 kB ClientHello",
+        cause=("packets over 1000 bytes from the client to the API server vanish on the way, as on a "
+               "smaller-MTU tunnel whose ICMP 'fragmentation needed' is filtered: a 517-byte hello "
+               "passes, kubectl's does not"),
+        client="in",
+        kubeconfig=_private(),
+        # One direction only, as a link in the middle: an MTU on a veth would also drop the
+        # server's large answers, and an MTU on an end host would shrink the MSS it announces.
+        rules=(RouterRule(("-s", A.INSIDE_IP, "-d", A.API_IP, "-m", "length", "--length", "1001:65535",
+                           "-j", "DROP")),),
+        expect=Expect(kubectl_ok=False, blockers=frozenset({"net.mtu_blackhole", "tls.handshake_failed"})),
+    ),
+)
+
+SCENARIOS = SCENARIOS + TUNNEL_SCENARIOS
+
+
 def by_name(name: str) -> Scenario:
     for s in SCENARIOS:
         if s.name == name:
@@ -364,11 +489,19 @@ def prepared(lab: Lab, scenario: Scenario) -> Iterator[Prepared]:
             "tls_dir": str(lab.path("tls"))}
     spec = scenario.kubeconfig
     if spec.auth == "exec":
-        spec = KubeconfigSpec(host=spec.host, port=spec.port, ca=spec.ca, insecure=spec.insecure,
-                              auth="exec", exec_env={EXEC_SECRET_VAR: s.exec_secret})
+        spec = dataclasses.replace(spec, exec_env={EXEC_SECRET_VAR: s.exec_secret})
+    started: list[Daemon] = []
     try:
         lab.write_client_files(scenario.client, nameservers=scenario.nameservers,
                                hosts=scenario.hosts, resolv_options=scenario.resolv_options)
+        for key, servers in scenario.host_nameservers.items():
+            lab.write_client_files(key, nameservers=servers)
+        for d in scenario.daemons:
+            if d.config is not None:
+                kubeconfigs.write(lab.path(f"{d.name}.conf"),
+                                  d.config.replace("{workdir}", str(lab.workdir)))
+            argv = [a.replace("{workdir}", str(lab.workdir)) for a in d.argv]
+            started.append(lab.start_daemon(d.key, d.name, argv, ready=d.ready))
         for rule in scenario.rules:
             lab.add_rule(*rule.spec, table=rule.table, chain=rule.chain)
         for key, mtu in scenario.router_mtu.items():
@@ -378,4 +511,6 @@ def prepared(lab: Lab, scenario: Scenario) -> Iterator[Prepared]:
                              {k: v.format(**fill) for k, v in scenario.env.items()})
         yield Prepared(scenario, scenario.client, kubeconfig, env, s.values())
     finally:
+        for daemon in reversed(started):
+            lab.stop_daemon(daemon)
         lab.reset()

@@ -452,6 +452,24 @@ class Lab:
 
     # ---- driving the lab ----------------------------------------------------------------
 
+    def start_daemon(self, key: str, name: str, argv: Sequence[str], *,
+                     ready: tuple[str, int] | None = None, timeout_s: float = 10.0) -> Daemon:
+        """Start a scenario's server in ``key``'s namespace; with ``ready``, wait until
+        that address and port accept a connection from inside the namespace."""
+        daemon = self._start(key, name, argv)
+        if ready is not None:
+            try:
+                self._wait_tcp(key, ready[0], ready[1], time.monotonic() + timeout_s)
+            except LabError:
+                self.stop_daemon(daemon)
+                raise
+        return daemon
+
+    def stop_daemon(self, daemon: Daemon) -> None:
+        _stop(daemon.proc)
+        with contextlib.suppress(ValueError):
+            self.daemons.remove(daemon)
+
     def call_in(self, key: str, fn: Callable[[], T], *, timeout_s: float = 10.0) -> T:
         """Run a Python callable with its sockets inside host ``key``'s namespace."""
         return netns.call_in(self.ns(key), fn, timeout_s=timeout_s)

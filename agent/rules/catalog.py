@@ -29,4 +29,4 @@ def all_explains() -> dict[str, tuple[str, ...]]:
     """Cause code -> the symptom codes it explains, from every area that has causes."""
     from agent.rules import cloud, packet
 
-    return {**cloud.EXPLAINS, **packet.EXPLAINS}
+    return {**cloud.EXPLAINS, **packet.EXPLAINS, **net.EXPLAINS}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 
 from agent.observations import Observations
 from agent.rules.common import evidence, on_path, path_connects
 from agent.rules.model import Hit, Severity, rule
-from probes.base import ProbeResult
+from probes.base import ProbeResult, is_ip_address
 
 
 def _tcp_hits(obs: Observations, kinds: tuple[str, ...], sentence: str) -> Iterator[Hit]:
@@ -106,4 +107,56 @@ def _tcp_for(obs: Observations, address: str) -> ProbeResult | None:
     return next((t for t in obs.all("tcp") if t.facts.get("address") == address), None)
 
 
-RULES = (filtered, refused, no_route, slow_dial, local_route_shadowed)
+def local_tunnel_name(obs: Observations) -> str | None:
+    """The real API server name when the kubeconfig has a local tunnel's shape (`az aks
+    bastion`, `az network bastion tunnel`, `ssh -L`, a port-forward): the server is
+    127.0.0.1 / ::1 / localhost and tls-server-name names the real, non-local server."""
+    host = obs.target.host.lower().rstrip(".")
+    local = host == "localhost" or (is_ip_address(host) and ipaddress.ip_address(host).is_loopback)
+    name = (obs.target.tls_server_name or "").lower().rstrip(".")
+    if not local or not name or name == "localhost" or (is_ip_address(name) and ipaddress.ip_address(name).is_loopback):
+        return None
+    return obs.target.tls_server_name
+
+
+@rule("net.tunnel_down", Severity.BLOCKER, "The local tunnel to the API server is not running",
+      "Start the tunnel that listens on {address}:{port}, and keep it running while kubectl works: "
+      "`az aks bastion -g RG -n CLUSTER --bastion BASTION_ID` (it opens the tunnel and sets KUBECONFIG "
+      "for its shell), `az network bastion tunnel ... --port {port} --resource-port 443`, or "
+      "`ssh -N -L {port}:{name}:443 USER@JUMPBOX`.")
+def tunnel_down(obs: Observations) -> Iterator[Hit]:
+    name = local_tunnel_name(obs)
+    if name is None or obs.proxy_used():
+        return
+    for r in on_path(obs, "tcp"):
+        if r.kind == "tcp.refused":
+            yield Hit(r.subject,
+                      f"The kubeconfig's server is {obs.target.server} with tls-server-name {name}: a local "
+                      f"tunnel's end (bastion, `ssh -L`, port-forward) stands for {name}, and nothing listens "
+                      f"on {r.subject}. kubectl says 'connection refused'; the API server was never asked.",
+                      (evidence(r),),
+                      fix_args={"address": r.facts.get("address"), "port": r.facts.get("port"), "name": name})
+
+
+@rule("net.local_tunnel", Severity.INFO, "kubectl reaches the API server through a local tunnel",
+      "If it fails, check the tunnel's far side (the bastion or jump box) reaches {name}:443.")
+def local_tunnel(obs: Observations) -> Iterator[Hit]:
+    name = local_tunnel_name(obs)
+    if name is None or obs.proxy_used():
+        return
+    tcp = [r for r in on_path(obs, "tcp") if r.ok]
+    tls = [r for r in on_path(obs, "tls") if r.facts.get("address") in {t.facts.get("address") for t in tcp}]
+    if not tcp:
+        return
+    checked = (f"; the certificate behind it is checked against {name}, as kubectl does: "
+               f"{'verified' if tls and tls[0].ok else 'see the TLS finding'}" if tls else "")
+    yield Hit(tcp[0].subject,
+              f"The server is {obs.target.server} and tls-server-name is {name}: a tunnel listens on "
+              f"{tcp[0].subject} and carries kubectl to {name}{checked}.",
+              (evidence(tcp[0]),), fix_args={"name": name})
+
+
+RULES = (filtered, refused, no_route, slow_dial, local_route_shadowed, tunnel_down, local_tunnel)
+
+# The tunnel that is not running is why the loopback address refuses (agent/rules/engine.py).
+EXPLAINS: dict[str, tuple[str, ...]] = {tunnel_down.code: ("net.refused",)}

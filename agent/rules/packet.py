@@ -181,12 +181,19 @@ def mtu_blackhole(obs: Observations) -> Iterator[Hit]:
             if stalled
             else f"Packets to {r.subject}"
         )
+        hello = tls.facts.get("client_hello_bytes") if tls is not None else None
+        lost = ("so the server's large certificate packets are lost.")
+        if stalled and not tls.facts.get("handshake_bytes_received") and isinstance(hello, int) \
+                and hello + 40 >= f["first_failing_bytes"]:
+            lost = (f"so kubectl's ClientHello ({hello} bytes, the size kubectl 1.32 sends with its "
+                    "post-quantum key share; a default Python or OpenSSL hello is about 517) never "
+                    "reaches the server, which never answers.")
         yield Hit(
             r.subject,
             f"{lead} of {f['first_failing_bytes']} bytes or more vanish without an ICMP "
             f"'fragmentation needed', while {f['largest_ok_bytes']} bytes pass: a link on the way "
             "has a smaller MTU (a VPN, IPsec or ExpressRoute tunnel) and the ICMP that would tell "
-            "the sender is filtered, so the server's large certificate packets are lost.",
+            f"the sender is filtered, {lost}",
             tuple(evidence(x) for x in (tls, r) if x is not None),
             fix_args={
                 "mss": f.get("suggested_mss"),

@@ -212,3 +212,51 @@ def _pump(src: socket.socket, dst: socket.socket, stop: threading.Event) -> None
             break
     with suppress(OSError):
         dst.shutdown(socket.SHUT_WR)
+
+
+def socks5(seen: list[bytes], *, method: int = 0x00, auth_ok: bool = True, reply: int = 0x00,
+           upstream: int | None = None) -> Behaviour:
+    """A scripted SOCKS5 server: picks ``method``, accepts or refuses the RFC 1929
+    credentials, answers CONNECT with ``reply`` (bound 0.0.0.0:0) and, when it succeeded,
+    pumps bytes to 127.0.0.1:``upstream``. Each message received is appended to ``seen``."""
+    def exactly(conn: socket.socket, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = conn.recv(n - len(data))
+            if not chunk:
+                raise OSError("eof")
+            data += chunk
+        return data
+
+    def behave(conn: socket.socket, stop: threading.Event) -> None:
+        head = exactly(conn, 2)
+        seen.append(head + exactly(conn, head[1]))
+        conn.sendall(bytes([5, method]))
+        if method == 0xFF:
+            return
+        if method == 0x02:
+            ver_ulen = exactly(conn, 2)
+            user = exactly(conn, ver_ulen[1])
+            plen = exactly(conn, 1)
+            seen.append(ver_ulen + user + plen + exactly(conn, plen[0]))
+            conn.sendall(bytes([1, 0 if auth_ok else 1]))
+            if not auth_ok:
+                return
+        req = exactly(conn, 4)
+        rest = {1: 4, 4: 16}.get(req[3])
+        if rest is None:
+            n = exactly(conn, 1)
+            req += n
+            rest = n[0]
+        seen.append(req + exactly(conn, rest + 2))
+        conn.sendall(bytes([5, reply, 0, 1, 0, 0, 0, 0, 0, 0]))
+        if reply != 0 or upstream is None:
+            return
+        with socket.create_connection(("127.0.0.1", upstream), timeout=5) as up:
+            pumps = [threading.Thread(target=_pump, args=(a, b, stop), daemon=True)
+                     for a, b in ((conn, up), (up, conn))]
+            for t in pumps:
+                t.start()
+            for t in pumps:
+                t.join(30)
+    return behave

@@ -1,0 +1,122 @@
+"""SOCKS5 proxy-url and local tunnel kubeconfigs end to end on loopback, with a real SOCKS
+server (microsocks) and the real kubectl as judge."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from agent.lab import pki
+from tests.support.servers import apiserver, closed_port, free_port
+from tests.test_e2e_loopback import TOKEN, agree, blockers, kubereach, write_kubeconfig
+from tests.test_e2e_loopback import ca as _ca_fixture
+from tests.test_e2e_loopback import kubectl as _kubectl_fixture
+
+ca = _ca_fixture
+kubectl = _kubectl_fixture
+
+# microsocks resolves the name kubectl sends: "localhost" here, the private name in the lab.
+NAME = "localhost"
+
+
+def _microsocks(*args: str):
+    binary = shutil.which("microsocks")
+    if binary is None:
+        pytest.skip("microsocks is not installed (apt-get install microsocks)")
+    port = free_port()
+    proc = subprocess.Popen([binary, "-i", "127.0.0.1", "-p", str(port), *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return proc, port
+
+
+def _socks_kubeconfig(tmp_path, api_port, ca_pem, proxy_url):
+    kc = write_kubeconfig(tmp_path / "kc", api_port, ca_pem, **{"proxy-url": proxy_url})
+    doc = yaml.safe_load(kc.read_text())
+    cluster = doc["clusters"][0]["cluster"]
+    cluster["server"] = f"https://{NAME}:{api_port}"
+    del cluster["tls-server-name"]
+    kc.write_text(yaml.safe_dump(doc))
+    return kc
+
+
+@pytest.mark.parametrize("auth", [False, True], ids=["no-auth", "user-password"])
+def test_through_microsocks(tmp_path, ca, kubectl, auth):
+    leaf = pki.make_server_cert(ca, "apiserver", [NAME], [])
+    args = ("-u", "kreach", "-P", "socks-Pw-7") if auth else ()
+    proc, socks_port = _microsocks(*args)
+    try:
+        with apiserver(tmp_path, leaf, token=TOKEN) as port:
+            userinfo = "kreach:socks-Pw-7@" if auth else ""
+            kc = _socks_kubeconfig(tmp_path, port, ca.cert_pem, f"socks5://{userinfo}127.0.0.1:{socks_port}")
+            doc = kubereach(kc)
+            agree(kubectl, doc, kc, tmp_path)
+    finally:
+        proc.kill()
+        proc.wait(5)
+    assert "socks-Pw-7" not in str(doc)
+    assert doc["verdict"] == "reachable", doc["findings"]
+    assert blockers(doc) == []
+    connect = next(p for p in doc["probes"] if p["probe"] == "proxy.connect")
+    assert connect["facts"]["address_type"] == "name"
+    assert connect["facts"]["method"] == ("username/password" if auth else "none")
+    assert [s["step"] for s in doc["path"] if s["status"] == "ok"][-3:] == ["proxy", "tls", "http"]
+
+
+def test_socks_port_with_nothing_listening(tmp_path, ca, kubectl):
+    kc = _socks_kubeconfig(tmp_path, 443, ca.cert_pem, f"socks5://127.0.0.1:{closed_port()}")
+    doc = kubereach(kc)
+    agree(kubectl, doc, kc, tmp_path)
+    assert blockers(doc) == ["proxy.tunnel_down"]
+    finding = next(f for f in doc["findings"] if f["code"] == "proxy.tunnel_down")
+    assert "ssh -D" in finding["fix"]
+
+
+def test_socks_server_that_cannot_reach_the_destination(tmp_path, ca, kubectl):
+    proc, socks_port = _microsocks()
+    try:
+        kc = _socks_kubeconfig(tmp_path, closed_port(), ca.cert_pem, f"socks5://127.0.0.1:{socks_port}")
+        doc = kubereach(kc)
+        agree(kubectl, doc, kc, tmp_path)
+    finally:
+        proc.kill()
+        proc.wait(5)
+    assert blockers(doc) == ["proxy.socks_refused"]
+    connect = next(p for p in doc["probes"] if p["probe"] == "proxy.connect")
+    assert connect["facts"]["reply"] == "connection refused"
+
+
+def test_local_tunnel_down_names_the_tunnel(tmp_path, ca, kubectl):
+    kc = write_kubeconfig(tmp_path / "kc", closed_port(), ca.cert_pem)
+    doc = kubereach(kc)
+    agree(kubectl, doc, kc, tmp_path)
+    assert blockers(doc) == ["net.refused", "net.tunnel_down"]
+    refused = next(f for f in doc["findings"] if f["code"] == "net.refused")
+    assert "Cause: net.tunnel_down" in refused["detail"]
+
+
+def test_https_proxy_is_ignored_for_a_loopback_server(tmp_path, ca, kubectl):
+    leaf = pki.make_server_cert(ca, "apiserver", ["aks-e2e-dns-5f2c1a9b.hcp.westeurope.azmk8s.io"], [])
+    with apiserver(tmp_path, leaf, token=TOKEN) as port:
+        kc = write_kubeconfig(tmp_path / "kc", port, ca.cert_pem)
+        dead_proxy = f"http://127.0.0.1:{closed_port()}"
+        doc = kubereach(kc, env={"HTTPS_PROXY": dead_proxy})
+        ok = subprocess.run([kubectl, "--kubeconfig", str(kc), "get", "--raw", "/version", "--request-timeout=5s"],
+                            capture_output=True, timeout=30,
+                            env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "HTTPS_PROXY": dead_proxy})
+    assert ok.returncode == 0
+    assert doc["verdict"] == "reachable"
+    codes = {f["code"]: f["severity"] for f in doc["findings"]}
+    assert codes.get("proxy.ignored_for_loopback") == "info"
+    assert codes.get("net.local_tunnel") == "info"
