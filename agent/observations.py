@@ -33,6 +33,8 @@ class Observations:
     dials: tuple[str, ...] = field(default=())
     # The request timeout the user's kubectl commands run with (--request-timeout); None: none.
     request_timeout_s: float | None = None
+    # Whether the credential check ran (--check-auth): then the verdict needs its answer.
+    credentials_checked: bool = False
 
     def all(self, probe: str) -> list[ProbeResult]:
         return [r for r in self.results if r.probe == probe]
