@@ -147,6 +147,7 @@ def exec_info(spec: ExecSpec, is_interactive: bool, cluster: ClusterInfo | None)
             c["certificate-authority-data"] = base64.b64encode(cluster.ca_pem).decode()
         if cluster.proxy_url:
             c["proxy-url"] = cluster.proxy_url
+        c["config"] = None  # the exec extension's config; kubectl sends null without one
         doc["spec"]["cluster"] = c
     return json.dumps(doc)
 

@@ -204,6 +204,16 @@ def forbidden(obs: Observations) -> Iterator[Hit]:
                       severity=Severity.WARNING)
 
 
+@rule("auth.request_failed", Severity.BLOCKER, "The request with the credential fails",
+      "The anonymous request works but the same request with the credential does not: check that the client "
+      "certificate and key belong together and that nothing between (a proxy, a load balancer) rejects it.")
+def request_failed(obs: Observations) -> Iterator[Hit]:
+    for r in obs.failed("auth.review"):
+        if r.kind == "auth.error":
+            yield Hit(r.subject, f"{r.failure.detail}; kubectl's request carries the same credential.",
+                      (evidence(r),))
+
+
 @rule("auth.accepted", Severity.INFO, "The API server accepts kubectl's credential",
       "Nothing to do: kubectl's credential works against this API server.")
 def accepted(obs: Observations) -> Iterator[Hit]:
@@ -224,5 +234,5 @@ def not_checked(obs: Observations) -> Iterator[Hit]:
 
 
 RULES = (interactive_login, server_id_missing, workload_identity_ignored, aws_profile_undefined,
-         eks_cluster_mismatch, exec_failed, interactive_required, unauthorized, forbidden, accepted,
+         eks_cluster_mismatch, exec_failed, interactive_required, unauthorized, forbidden, request_failed, accepted,
          not_checked)
