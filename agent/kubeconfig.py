@@ -30,7 +30,7 @@ from probes.credentials import ExecSpec, UserSecrets
 class Loaded:
     target: Target
     problems: tuple[str, ...]  # one sentence each, safe to print
-    secrets: tuple[str, ...] = ()  # values to scrub from every output
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # values to scrub from every output
     # What the user entry authenticates with (token, key, exec env values): read only when
     # asked (--check-auth), never part of a Target or a report.
     credentials: UserSecrets | None = field(default=None, repr=False)
