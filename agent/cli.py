@@ -67,6 +67,7 @@ def diagnose(
     egress_ip: Annotated[str | None, typer.Option(help="The public IP this client's traffic leaves from.")] = None,
     egress_ip_url: Annotated[str | None, typer.Option(help="A what-is-my-IP service you trust (nothing is asked by default).")] = None,
     discover: Annotated[str, typer.Option(help="off; auto (on an Azure VM, read IMDS and ARM when IMDS answers within 0.5 s); or azure (required).")] = "auto",
+    check_auth: Annotated[bool, typer.Option("--check-auth", help="Run the credential plugin as kubectl does and present its credential once, over verified TLS; the verdict then needs it accepted.")] = False,
 ) -> None:
     """Look at the API server the way kubectl would from here, and explain the result."""
     cloud = {"cluster_path": cluster_file, "inventory_paths": inventory or [],
@@ -75,14 +76,14 @@ def diagnose(
     code = _diagnose(kubeconfig=kubeconfig, context=context, server=server, resolvers=resolver or [],
                      timeout_s=timeout, deadline_s=deadline, request_timeout=request_timeout,
                      fmt=format, output=output or [],
-                     verbose=verbose, cloud=cloud)
+                     verbose=verbose, cloud=cloud, check_auth=check_auth)
     raise typer.Exit(code)
 
 
 def _diagnose(*, kubeconfig: str | None, context: str | None, server: str | None, resolvers: list[str],
               timeout_s: float, fmt: str, output: str | list[str] | None, verbose: bool,
               deadline_s: float | None = None, request_timeout: str | None = None,
-              cloud: dict | None = None) -> int:
+              cloud: dict | None = None, check_auth: bool = False) -> int:
     from agent import redact
     from agent.errors import UsageError
     from agent.planner import Request
@@ -110,7 +111,7 @@ def _diagnose(*, kubeconfig: str | None, context: str | None, server: str | None
                       timeout_s=timeout_s, deadline_s=deadline_s, request_timeout_s=request_timeout_s,
                       hosts_path=env.get("KUBEREACH_HOSTS_FILE", "/etc/hosts"),
                       resolv_conf_path=env.get("KUBEREACH_RESOLV_CONF", "/etc/resolv.conf"),
-                      cloud=cloud or {})
+                      cloud=cloud or {}, check_auth=check_auth)
     done = run(request, env=env, log=_stderr if verbose else None)
 
     def rendered(name: str, colour: bool = False, width: int = 80) -> str:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -22,13 +23,25 @@ from urllib.parse import urlsplit, urlunsplit
 from agent import inputs, redact
 from agent.errors import KubeconfigError, UsageError
 from agent.target import Auth, Target
+from probes.credentials import ExecSpec, UserSecrets
 
 
 @dataclass(frozen=True)
 class Loaded:
     target: Target
     problems: tuple[str, ...]  # one sentence each, safe to print
-    secrets: tuple[str, ...] = ()  # values to scrub from every output
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # values to scrub from every output
+    # What the user entry authenticates with (token, key, exec env values): read only when
+    # asked (--check-auth), never part of a Target or a report.
+    credentials: UserSecrets | None = field(default=None, repr=False)
+
+
+# Exec env variables whose VALUE a trap needs, each a name rather than a secret (a login
+# mode, a profile, a region, a config path) and kept only when it looks like one. Every
+# other value is dropped: only its name is kept.
+EXEC_SETTING_NAMES = ("AAD_LOGIN_METHOD", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION",
+                      "AWS_DEFAULT_REGION", "AWS_CONFIG_FILE")
+_SETTING_VALUE = re.compile(r"[A-Za-z0-9_.@+:/ -]{1,256}")
 
 
 def kubeconfig_paths(explicit: str | None, env: Mapping[str, str]) -> tuple[list[Path], bool]:
@@ -197,7 +210,20 @@ def _auth(user: Mapping[str, Any], env: Mapping[str, str]) -> Auth:
         if command and "/" in command and not Path(command).is_absolute():
             # client-go runs a relative command path from the kubeconfig's folder.
             command = str(Path(user["__dir__"]) / command)
-        return Auth("exec", exec_command=command, exec_api_version=ex.get("apiVersion"))
+        names, settings = [], []
+        for item in ex.get("env") or []:
+            if isinstance(item, dict) and isinstance(item.get("name"), str):
+                names.append(item["name"])
+                value = item.get("value")
+                if (item["name"] in EXEC_SETTING_NAMES and isinstance(value, str)
+                        and _SETTING_VALUE.fullmatch(value)):
+                    settings.append((item["name"], value))
+        return Auth("exec", exec_command=command, exec_api_version=ex.get("apiVersion"),
+                    exec_args=tuple(str(a) for a in ex.get("args") or [] if a is not None),
+                    exec_env_names=tuple(names),
+                    exec_interactive_mode=ex.get("interactiveMode") or None,
+                    exec_provide_cluster_info=ex.get("provideClusterInfo") is True,
+                    exec_settings=tuple(settings))
     if isinstance(user.get("auth-provider"), dict):
         return Auth("auth-provider", provider=str(user["auth-provider"].get("name")))
     if user.get("token"):
@@ -273,12 +299,53 @@ def _user_files(user: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     return problems, secrets
 
 
+def _user_secrets(user: Mapping[str, Any], auth: Auth) -> UserSecrets | None:
+    """The user's credential material, for the credential check only. Unreadable files
+    are already kubeconfig problems; here they just mean nothing to present."""
+    def data(key: str, file_key: str) -> bytes | None:
+        if user.get(key):
+            try:
+                return base64.b64decode(str(user[key]), validate=True)
+            except (binascii.Error, ValueError):
+                return None
+        if user.get(file_key):
+            try:
+                return inputs.read_bytes(_file_in(user[file_key], user["__dir__"], file_key),
+                                         file_key, KubeconfigError)
+            except KubeconfigError:
+                return None
+        return None
+
+    if auth.method == "exec" and auth.exec_command:
+        env = tuple((str(i["name"]), str(i.get("value") or "")) for i in user["exec"].get("env") or []
+                    if isinstance(i, dict) and isinstance(i.get("name"), str))
+        return UserSecrets(exec=ExecSpec(
+            command=auth.exec_command, args=auth.exec_args, env=env,
+            api_version=auth.exec_api_version or "client.authentication.k8s.io/v1beta1",
+            interactive_mode=auth.exec_interactive_mode,
+            provide_cluster_info=auth.exec_provide_cluster_info), source="exec")
+    if auth.method == "token":
+        return UserSecrets(token=str(user["token"]), source="token")
+    if auth.method == "token-file":
+        try:
+            raw = inputs.read_text(_file_in(user["tokenFile"], user["__dir__"], "tokenFile"),
+                                   "tokenFile", KubeconfigError)
+        except KubeconfigError:
+            return None
+        return UserSecrets(token=raw.strip() or None, source="token-file")
+    if auth.method == "client-certificate":
+        return UserSecrets(cert_pem=data("client-certificate-data", "client-certificate"),
+                           key_pem=data("client-key-data", "client-key"), source="client-certificate")
+    return None
+
+
 def load(
     *,
     kubeconfig: str | None,
     context: str | None,
     server: str | None,
     env: Mapping[str, str],
+    with_credentials: bool = False,
 ) -> Loaded:
     paths, explicit = kubeconfig_paths(kubeconfig, env)
     docs: list[tuple[Path, dict[str, Any]]] = []
@@ -362,6 +429,7 @@ def load(
             or not proxy_parts.hostname
         ):
             problems.append("proxy-url is not a valid http, https or socks5 URL")
+    auth = _auth(user, env)
     return Loaded(
         Target(
             server=url,
@@ -373,11 +441,12 @@ def load(
             tls_server_name=cluster.get("tls-server-name") or None,
             insecure_skip_tls_verify=insecure,
             proxy_url=str(proxy) if proxy else None,
-            auth=_auth(user, env),
+            auth=auth,
             context=chosen,
             cluster=cluster_name,
             kubeconfig=file_list,
         ),
         tuple(problems),
         tuple(secrets),
+        _user_secrets(user, auth) if with_credentials else None,
     )

@@ -35,6 +35,8 @@ class Observations:
     request_timeout_s: float | None = None
     # NO_PROXY (or no_proxy) as kubectl reads it, userinfo removed: (variable, value), or None.
     no_proxy: tuple[str, str] | None = None
+    # Whether the credential check ran (--check-auth): then the verdict needs its answer.
+    credentials_checked: bool = False
 
     def all(self, probe: str) -> list[ProbeResult]:
         return [r for r in self.results if r.probe == probe]

@@ -14,6 +14,9 @@ beside all of it. Results come back in plan order, never completion order:
     order                               probes
     (VANTAGE,)                          vantage
     (AUTH,)                             auth
+    (AUTH, 1), (AUTH, 2)                auth.exec, auth.review (--check-auth: the plugin run,
+                                        then one request on the first address whose TLS
+                                        verified against the kubeconfig's CA)
     (CLOUD, n)                          cloud.imds, cloud.arm, egress
     (DNS, SYSTEM | NAMESERVER | RESOLVER, i)   dns.system, dns.nameserver, dns.resolver
     (PROXY, Step)                       proxy.connect, tls, http through the proxy
@@ -23,6 +26,7 @@ beside all of it. Results come back in plan order, never completion order:
 from __future__ import annotations
 
 import dataclasses
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -38,9 +42,10 @@ from agent.packet_plan import PacketGate, PacketTask, packet_addresses
 from agent.report import Report, build_report
 from agent.runner import Runner
 from agent.target import Target
-from probes import auth, dns, proxy, route, socks, tcp, tls, vantage
+from probes import auth, credentials, dns, proxy, route, socks, tcp, tls, vantage
 from probes import http as http_probe
 from probes.base import ProbeContext, ProbeResult, endpoint, endpoint_address, is_ip_address
+from probes.ci import detect_ci
 
 
 class Stage(IntEnum):
@@ -86,6 +91,7 @@ class Request:
     hosts_path: str = "/etc/hosts"
     resolv_conf_path: str = "/etc/resolv.conf"
     cloud: Mapping[str, Any] = field(default_factory=dict)  # read_inputs keyword arguments
+    check_auth: bool = False  # run the exec plugin and present kubectl's credential once
 
 
 @dataclass(frozen=True)
@@ -94,11 +100,12 @@ class Diagnosis:
     secrets: tuple[str, ...]  # what every output must be scrubbed of
 
 
-def default_deadline(timeout_s: float) -> float:
+def default_deadline(timeout_s: float, check_auth: bool = False) -> float:
     """Every probe runs concurrently and gets at most ``timeout_s``; a step that waits for
     another (TCP after DNS, TLS after TCP) gets what is left, so the whole run fits in one
-    timeout. Results that land just after it are still taken (``runner.GRACE_S``)."""
-    return timeout_s
+    timeout. Results that land just after it are still taken (``runner.GRACE_S``). The
+    credential check is two waits in a row, the plugin then the request, as in kubectl."""
+    return timeout_s * 2 if check_auth else timeout_s
 
 
 class _Plan:
@@ -110,6 +117,7 @@ class _Plan:
         self.addresses: dict[str, int] = {}  # address -> order in which it was first seen
         self.system_addresses: list[str] = []  # the system resolver's answer: kubectl's
         self.packet_gates: dict[str, PacketGate] = {}
+        self.on_tls_verified: Callable[[str, str], None] | None = None  # the credential check
 
     def on_view(self, result: ProbeResult) -> None:
         found = [entry["address"] for entry in result.facts.get("addresses", [])]
@@ -169,6 +177,8 @@ class _Plan:
         self.packet_gates[address].tls_done(tcp_result, result)
         if not result.ok:
             return
+        if self.on_tls_verified is not None and not result.facts.get("insecure_skip_tls_verify"):
+            self.on_tls_verified(subject, address)
         self.runner.submit((*at, Step.HTTP), "http", subject,
                            lambda: http_probe.probe(self.ctx, subject, url_host=address, port=self.target.port,
                                                     host_header=self._host_header(), sni=self.target.sni,
@@ -285,14 +295,16 @@ def diagnose(request: Request, *, env: Mapping[str, str],
     from agent.kubeconfig import load
 
     started = time.monotonic()
-    loaded = load(kubeconfig=request.kubeconfig, context=request.context, server=request.server, env=env)
+    loaded = load(kubeconfig=request.kubeconfig, context=request.context, server=request.server, env=env,
+                  with_credentials=request.check_auth)
     target = loaded.target
-    secrets = (*loaded.secrets, *redact.from_env(env))
+    # A list, so that a credential the plugin returns is scrubbed from every later line too.
+    secrets = [*loaded.secrets, *redact.from_env(env)]
     say = (lambda m: log(redact.scrub(f"kubereach: {m}", secrets))) if log else None
     cloud_inputs = _cloud_inputs(request, env)
     decision = proxy.decide(target.proxy_url, env, target.host, target.port, target.scheme)
 
-    deadline = Deadline(request.deadline_s or default_deadline(request.timeout_s))
+    deadline = Deadline(request.deadline_s or default_deadline(request.timeout_s, request.check_auth))
     if say:
         say(f"diagnosing {target.server} with a {request.timeout_s:g} s timeout per probe, "
             f"{deadline.seconds:g} s in all")
@@ -302,7 +314,11 @@ def diagnose(request: Request, *, env: Mapping[str, str],
     plan = _Plan(target, ctx, runner)
 
     runner.add((Stage.VANTAGE,), vantage.probe(ctx))
-    runner.add((Stage.AUTH,), auth.probe(ctx, target.auth.method, target.auth.exec_command, target.auth.provider))
+    a = target.auth
+    runner.add((Stage.AUTH,), auth.probe(ctx, a.method, a.exec_command, a.provider, exec_args=a.exec_args,
+                                         exec_env_names=a.exec_env_names, exec_settings=dict(a.exec_settings),
+                                         stdin_tty=credentials.stdin_is_terminal()))
+    check = _CredentialCheck(plan, loaded.credentials, secrets) if request.check_auth else None
     found = None
     if cloud_inputs is not None:
         from agent.cloud.discovery import Found, schedule
@@ -329,6 +345,8 @@ def diagnose(request: Request, *, env: Mapping[str, str],
 
     runner.wait()
     results = runner.results()
+    if check is not None:
+        results = check.finish(results, decision)
     dials = kubectl_dials(results, decision)
     cloud = None
     if cloud_inputs is not None and found is not None:
@@ -338,7 +356,84 @@ def diagnose(request: Request, *, env: Mapping[str, str],
         cloud = None if assembled.empty else assembled
     obs = Observations(target=target, results=tuple(_tag_addresses(results, dials)), proxy=decision,
                        kubeconfig_problems=tuple(loaded.problems), cloud=cloud, dials=dials,
-                       request_timeout_s=request.request_timeout_s, no_proxy=no_proxy_from(env))
+                       request_timeout_s=request.request_timeout_s, no_proxy=no_proxy_from(env),
+                       credentials_checked=check is not None)
     report = build_report(obs, judge(obs), elapsed_s=time.monotonic() - started,
                           timeout_s=request.timeout_s, deadline_s=deadline.seconds)
-    return Diagnosis(report, secrets)
+    return Diagnosis(report, tuple(secrets))
+
+
+class _CredentialCheck:
+    """--check-auth: the plugin runs at once (or the kubeconfig's token or certificate is
+    taken as it is); the credential is presented once, on the first direct address whose
+    TLS verified against kubectl's CA, when both are ready, whichever comes last."""
+
+    def __init__(self, plan: _Plan, user: credentials.UserSecrets | None, secrets: list[str]) -> None:
+        self.plan, self.secrets = plan, secrets
+        self.lock = threading.Lock()
+        self.credential: credentials.Credential | None = (user.static_credential() if user else None)
+        self.address: tuple[str, str] | None = None
+        self.sent = False
+        target, ctx = plan.target, plan.ctx
+        if self.credential is not None:
+            secrets.extend(self.credential.secrets())
+        if user is not None and user.exec is not None:
+            spec = user.exec
+            info = credentials.ClusterInfo(target.server, target.ca_pem, target.tls_server_name,
+                                           target.insecure_skip_tls_verify, target.proxy_url)
+            ci = detect_ci(ctx.env) is not None
+
+            def run() -> ProbeResult:
+                result, cred = credentials.run_exec(ctx, spec, cluster=info, in_ci=ci,
+                                                    stdin_tty=credentials.stdin_is_terminal(),
+                                                    secrets=list(self.secrets), echo=_echo)
+                if cred is not None:
+                    self.secrets.extend(cred.secrets())
+                    with self.lock:
+                        self.credential = cred
+                return result
+
+            plan.runner.submit((Stage.AUTH, 1), "auth.exec", spec.command.rsplit("/", 1)[-1], run,
+                               then=lambda r: self._maybe_send())
+        plan.on_tls_verified = self._tls_verified
+
+    def _tls_verified(self, subject: str, address: str) -> None:
+        with self.lock:
+            self.address = self.address or (subject, address)
+        self._maybe_send()
+
+    def _maybe_send(self) -> None:
+        with self.lock:
+            if self.sent or self.credential is None or self.address is None:
+                return
+            self.sent = True
+            credential, (subject, address) = self.credential, self.address
+        plan, target = self.plan, self.plan.target
+        plan.runner.submit((Stage.AUTH, 2), "auth.review", subject,
+                           lambda: credentials.review(plan.ctx, subject, credential, url_host=address,
+                                                      port=target.port, host_header=plan._host_header(),
+                                                      sni=target.sni, ca_pem=target.ca_pem,
+                                                      secrets=list(self.secrets)))
+
+    def finish(self, results: list[ProbeResult], decision: proxy.ProxyDecision) -> list[ProbeResult]:
+        """Say why the credential was not presented, when it was not and nothing failed first."""
+        if self.sent or any(r.probe == "auth.exec" and not r.ok for r in results):
+            return results
+        why = None
+        if self.plan.target.insecure_skip_tls_verify:
+            why = ("TLS is not verified (insecure-skip-tls-verify), and kubereach sends a credential only "
+                   "to a server that proved it holds a certificate from the kubeconfig's CA")
+        elif decision.used:
+            why = "kubectl goes through a proxy; the credential check uses only the direct path"
+        elif self.credential is None and not any(r.probe == "auth.exec" for r in results):
+            why = "the user entry has no credential kubereach can present (or none at all)"
+        if why is None:
+            return results  # the network failed first: the path shows where
+        return [*results, credentials.not_run(self.plan.target.host, why)]
+
+
+def _echo(line: str) -> None:
+    # An interactive plugin talks to the person at the terminal (a device code to enter),
+    # as it does under kubectl.
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()

@@ -13,8 +13,20 @@ class Auth:
     exec_command: str | None = None
     exec_api_version: str | None = None
     provider: str | None = None
-    # A bearer token is never kept here: probes never authenticate, and nothing can leak
-    # what was never stored.
+    # The exec stanza as kubectl runs it. Arguments are kept (the rules read --login,
+    # --server-id, --cluster-name, --region; a secret passed as an argument is in the
+    # run's secrets and scrubbed from every output); of the env only the NAMES are kept,
+    # and of the few values a trap needs, what they decide (exec_settings).
+    exec_args: tuple[str, ...] = ()
+    exec_env_names: tuple[str, ...] = ()
+    exec_interactive_mode: str | None = None  # "Never" | "IfAvailable" | "Always" | None
+    exec_provide_cluster_info: bool = False
+    # Non-secret settings the exec env gives the plugin, each validated to a name-like value
+    # (a login mode, an AWS profile name, a region): see kubeconfig.EXEC_SETTING_NAMES.
+    exec_settings: tuple[tuple[str, str], ...] = ()
+    # A bearer token, key or env value is never kept here: the credential check
+    # (--check-auth) gets them separately (kubeconfig.Loaded.credentials), and nothing in
+    # a report can leak what was never stored.
 
 
 @dataclass(frozen=True)

@@ -68,12 +68,38 @@ def _kubeconfig_step(obs: Observations) -> Step:
     return Step(KUBECONFIG, OK, subject, f"CA from {obs.target.ca_source}")
 
 
+def _auth_step(obs: Observations, auth: ProbeResult) -> Step:
+    """The auth method can run; with --check-auth, also the plugin ran and the API server
+    accepted what kubectl would present. Without it, the step says it was not checked."""
+    step = _step(AUTH, auth)
+    if step.status != OK:
+        return step
+    if not obs.credentials_checked:
+        if auth.facts.get("method") == "none":
+            return step
+        return Step(AUTH, OK, step.subject, f"{step.detail}; credentials not checked (--check-auth)")
+    ran = obs.one("auth.exec")
+    if ran is not None and not ran.ok:
+        return _step(AUTH, ran)
+    review = obs.one("auth.review")
+    if review is None:
+        return Step(AUTH, NOT_REACHED, step.subject, "credential not presented: the path failed before it")
+    if review.status is Status.SKIPPED:
+        return Step(AUTH, ERROR, review.subject, f"credentials not checked: {review.reason}")
+    if not review.ok:
+        return _step(AUTH, review)
+    f = review.facts
+    who = (f"accepted as {f['user']} ({f.get('groups', 0)} groups)" if f.get("user")
+           else f"accepted ({f.get('accepted_by')} with it: 200)")
+    return Step(AUTH, OK, review.subject, f"{f.get('credential')} from {f.get('source')} {who}")
+
+
 def walk(obs: Observations) -> tuple[str, list[Step]]:
     """The verdict and kubectl's path, one step per stage, in kubectl's order."""
     steps: list[Step] = [_kubeconfig_step(obs)]
     auth = obs.one("auth")
     if auth is not None:
-        steps.append(_step(AUTH, auth))
+        steps.append(_auth_step(obs, auth))
     if obs.proxy_used():
         connect = obs.one("proxy.connect")
         steps.append(_step(PROXY, connect))

@@ -20,7 +20,8 @@ class KubeconfigSpec:
     port: int = 443
     ca: str = "cluster"  # "cluster" | "stale" | "none" (system roots)
     insecure: bool = False
-    auth: str = "token"  # "token" | "exec"
+    # "token" | "exec" | "token-expired" | "client-cert-foreign" | "exec-devicecode"
+    auth: str = "token"
     exec_env: Mapping[str, str] = field(default_factory=dict)  # planted in the exec stanza
     proxy_url: str | None = None  # the cluster's proxy-url (socks5://... for a bastion)
     # A local tunnel's kubeconfig: server https://127.0.0.1:PORT with tls-server-name = host.
@@ -39,6 +40,9 @@ def render(
     name: str,
     ca_pem: bytes | None,
     token: str,
+    expired_token: str = "",
+    client: object = None,  # a pki.KeyPair: the client certificate of "client-cert-foreign"
+    plugin_dir: Path | None = None,
 ) -> str:
     cluster: dict[str, object] = {"server": spec.server}
     if spec.tunnel_port is not None:
@@ -65,6 +69,25 @@ def render(
                 ],
                 "env": [{"name": k, "value": v} for k, v in spec.exec_env.items()],
                 "installHint": "kubelogin is not installed: see https://aka.ms/aks/kubelogin",
+                "provideClusterInfo": False,
+                "interactiveMode": "IfAvailable",
+            }
+        }
+    elif spec.auth == "token-expired":
+        user = {"token": expired_token}
+    elif spec.auth == "client-cert-foreign":
+        user = {"client-certificate-data": base64.b64encode(client.cert_pem).decode(),  # type: ignore[attr-defined]
+                "client-key-data": base64.b64encode(client.key_pem).decode()}  # type: ignore[attr-defined]
+    elif spec.auth == "exec-devicecode":
+        # What `kubelogin convert-kubeconfig` (devicecode, its default) leaves behind.
+        user = {
+            "exec": {
+                "apiVersion": "client.authentication.k8s.io/v1beta1",
+                "command": str((plugin_dir or Path(".")) / "kubelogin"),
+                "args": ["get-token", "--login", "devicecode", "--server-id",
+                         "6dae42f8-4368-4678-94ff-3960e28e3630", "--environment", "AzurePublicCloud",
+                         "--tenant-id", "72f988bf-86f1-41af-91ab-2d7cd011db47"],
+                "env": None,
                 "provideClusterInfo": False,
                 "interactiveMode": "IfAvailable",
             }

@@ -96,3 +96,24 @@ def make_server_cert(
         .sign(ca.key, hashes.SHA256())
     )
     return _pair(cert, key)
+
+
+def make_client_cert(ca: KeyPair, user: str, groups: list[str] | None = None, *, days: int = 365) -> KeyPair:
+    """A client certificate as kube-apiserver reads one: CN is the user, each O a group."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.timezone.utc)
+    attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups or []]
+    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, user))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name(attrs))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca.key, hashes.SHA256())
+    )
+    return _pair(cert, key)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import IO, TypeVar
 
 from agent.lab import addresses as A
-from agent.lab import kubeconfigs, netns, pki, services
+from agent.lab import kubeconfigs, netns, pki, plugins, services
 from agent.lab.netns import LabError
 
 T = TypeVar("T")
@@ -72,9 +73,12 @@ class Secrets:
     proxy_user: str
     proxy_password: str
     exec_secret: str
+    expired_token: str = ""  # a token the API server does not (or no longer) accept
+    client_key_line: str = ""  # a line of the foreign client certificate's key
 
     def values(self) -> tuple[str, ...]:
-        return (self.token, self.proxy_password, self.exec_secret)
+        return tuple(v for v in (self.token, self.proxy_password, self.exec_secret, self.expired_token,
+                                 self.client_key_line) if v)
 
 
 def _pdeathsig() -> None:
@@ -107,6 +111,7 @@ class Lab:
             proxy_user="kreach",
             proxy_password=f"Pw-{secrets.token_urlsafe(12)}",
             exec_secret=f"spn-{secrets.token_urlsafe(24)}",
+            expired_token=secrets.token_hex(32),
         )
         self.daemons: list[Daemon] = []
         self._rules: list[IptablesRule] = []
@@ -118,6 +123,9 @@ class Lab:
         self.cluster_ca: pki.KeyPair | None = None
         self.stale_ca: pki.KeyPair | None = None
         self.inspection_ca: pki.KeyPair | None = None
+        self.client_ca: pki.KeyPair | None = None
+        self.foreign_client_ca: pki.KeyPair | None = None
+        self.foreign_client: pki.KeyPair | None = None
 
     # ---- naming -------------------------------------------------------------------------
 
@@ -296,6 +304,16 @@ class Lab:
                             ("inspection-ca", self.inspection_ca)):
             kubeconfigs.write(self.path("tls", f"{label}.crt"), pair.cert_pem.decode())
         kubeconfigs.write(self.path("token"), self.secrets.token + "\n")
+        # Client certificates: the cluster's client CA, and a look-alike from another cluster
+        # (another subject: the stand-in's handshake must tell them apart, see apiserver.py).
+        self.client_ca = pki.make_ca("client-ca")
+        self.foreign_client_ca = pki.make_ca("client-ca-of-another-cluster")
+        self.foreign_client = pki.make_client_cert(self.foreign_client_ca, "kreach-ci", ["devs"])
+        key_lines = [ln for ln in self.foreign_client.key_pem.decode().splitlines() if "---" not in ln]
+        self.secrets = dataclasses.replace(self.secrets, client_key_line=key_lines[0])
+        for label, pair in (("client-ca", self.client_ca), ("foreign-client-ca", self.foreign_client_ca)):
+            kubeconfigs.write(self.path("tls", f"{label}.crt"), pair.cert_pem.decode())
+        plugins.write_lab_plugins(self.path("bin"))
 
     def ca_pem(self, which: str) -> bytes | None:
         pair = {"cluster": self.cluster_ca, "stale": self.stale_ca,
@@ -403,6 +421,8 @@ class Lab:
                 "--listen", f"{address}:{A.API_PORT}",
                 "--cert", str(tls / f"{cert}.crt"), "--key", str(tls / f"{cert}.key"),
                 "--token-file", str(w / "token"), "--mode", mode,
+                "--client-ca", str(tls / "client-ca.crt"),
+                "--known-client-ca", str(tls / "foreign-client-ca.crt"),
             ], ready_line=True))
         tls_daemons.append(self._start("prx", "authproxy", [
             sys.executable, "-m", "agent.lab.authproxy",
@@ -610,7 +630,8 @@ class Lab:
     def kubeconfig(self, name: str, spec: kubeconfigs.KubeconfigSpec) -> Path:
         """Write a kubeconfig for ``spec`` into the lab and return its path."""
         text = kubeconfigs.render(spec, name=name, ca_pem=self.ca_pem(spec.ca),
-                                  token=self.secrets.token)
+                                  token=self.secrets.token, expired_token=self.secrets.expired_token,
+                                  client=self.foreign_client, plugin_dir=self.path("bin"))
         d = self.path("kubeconfigs")
         d.mkdir(exist_ok=True)
         return kubeconfigs.write(d / f"{name}.yaml", text)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from agent.rules import checks, dns, http, kubeconfig, net, proxy, tls
+from agent.rules import auth, checks, dns, http, kubeconfig, net, proxy, tls
 from agent.rules.model import Rule
 
 CORE_RULES: tuple[Rule, ...] = (
     *kubeconfig.RULES,
+    *auth.RULES,
     *dns.RULES,
     *proxy.RULES,
     *net.RULES,

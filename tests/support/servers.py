@@ -28,15 +28,28 @@ def closed_port() -> int:
 
 @contextmanager
 def apiserver(tmp: Path, leaf: pki.KeyPair, *, mode: str = "kube", token: str = "t0k3n-secret",
-              ) -> Iterator[int]:
-    """Runs agent.lab.apiserver on 127.0.0.1; yields its port."""
+              client_ca: pki.KeyPair | None = None, known_client_cas: tuple[pki.KeyPair, ...] = (),
+              forbidden_token: str | None = None, selfsubjectreview: bool = True) -> Iterator[int]:
+    """Runs agent.lab.apiserver on 127.0.0.1; yields its port. ``client_ca`` signs the
+    client certificates it accepts; ``known_client_cas`` get through the handshake, then 401."""
     cert, key, tok = tmp / "srv.crt", tmp / "srv.key", tmp / "token"
     cert.write_bytes(leaf.cert_pem)
     key.write_bytes(leaf.key_pem)
     tok.write_text(token)
+    extra: list[str] = []
+    for i, ca in enumerate((client_ca, *known_client_cas) if client_ca else ()):
+        path = tmp / f"client-ca-{i}.crt"
+        path.write_bytes(ca.cert_pem)
+        extra += ["--client-ca" if i == 0 else "--known-client-ca", str(path)]
+    if forbidden_token:
+        (tmp / "forbidden-token").write_text(forbidden_token)
+        extra += ["--forbidden-token-file", str(tmp / "forbidden-token")]
+    if not selfsubjectreview:
+        extra.append("--no-selfsubjectreview")
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "agent.lab.apiserver", "--listen", f"127.0.0.1:{port}",
-                             "--cert", str(cert), "--key", str(key), "--token-file", str(tok), "--mode", mode],
+                             "--cert", str(cert), "--key", str(key), "--token-file", str(tok), "--mode", mode,
+                             *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO, text=True)
     try:
         assert proc.stdout is not None
