@@ -18,6 +18,7 @@ from agent.report import Report
 
 TEXT_LIMIT = 240  # characters kept of any detail, reason or fix
 LIST_LIMIT = 32  # items kept of any list of facts, as DNS keeps at most 32 addresses
+SAME_CODE_LIMIT = 4  # findings kept of one code (one per address could be a hundred)
 
 # The facts kept, per probe (a prefix ending in "." matches every probe under it).
 KEEP: dict[str, tuple[str, ...]] = {
@@ -27,10 +28,11 @@ KEEP: dict[str, tuple[str, ...]] = {
     "dns.": ("source", "addresses", "addresses_truncated", "cname_chain", "nameserver", "rcode",
              "label", "server"),
     "route": ("interface", "prefix", "gateway", "shadowed"),
-    "tcp": ("address", "port", "class", "source_ip", "views", "kubectl_path", "via"),
-    "tls": ("address", "subject", "issuer", "issuer_cn", "verified", "name_matches", "expired",
-            "self_signed", "signed_by_kubeconfig_ca", "views", "kubectl_path", "via", "version"),
-    "http": ("address", "kubernetes", "via", "views", "kubectl_path"),
+    # The address and port are in the subject already.
+    "tcp": ("source_ip", "kubectl_path", "via"),
+    "tls": ("subject", "issuer", "issuer_cn", "verified", "name_matches", "expired",
+            "self_signed", "signed_by_kubeconfig_ca", "kubectl_path", "via", "version"),
+    "http": ("kubernetes", "via", "kubectl_path"),
     "proxy.connect": ("proxy", "status", "via"),
     "egress": ("address", "via_proxy"),
     "cloud.": ("mode", "subscription", "subscriptions", "documents"),
@@ -66,7 +68,9 @@ def compact_probe(p: dict[str, Any]) -> dict[str, Any]:
         # The status and first words of each path's answer: enough to tell a block page.
         out["paths"] = {path: {"status": v.get("status"), "body": v.get("body")}
                         for path, v in (facts.get("paths") or {}).items() if isinstance(v, dict)}
-    return _cut({
+    if out.get("via") == "direct":
+        del out["via"]
+    full = {
         "probe": p.get("probe"),
         "subject": p.get("subject"),
         "status": p.get("status"),
@@ -75,7 +79,15 @@ def compact_probe(p: dict[str, Any]) -> dict[str, Any]:
         "reason": p.get("reason"),
         "facts": out,
         "attempts": len(p.get("attempts") or []),
-    })
+    }
+    # Absent means null, empty or zero: a hundred failed probes say it a hundred times.
+    return _cut({k: v for k, v in full.items() if v not in (None, {}, [], 0) or k == "status"})
+
+
+def _uninteresting(p: dict[str, Any]) -> bool:
+    """A route that is plain (found, not shadowed) says nothing the TCP outcome does not."""
+    facts = p.get("facts") or {}
+    return p.get("probe") == "route" and p.get("status") == "ok" and not facts.get("shadowed")
 
 
 def compact_dict(report: dict[str, Any]) -> dict[str, Any]:
@@ -85,9 +97,18 @@ def compact_dict(report: dict[str, Any]) -> dict[str, Any]:
     out["target"] = _cut({k: v for k, v in (report.get("target") or {}).items() if k != "kubeconfig"})
     out["vantage"] = _cut(report.get("vantage") or {})
     out["path"] = _cut(report.get("path") or [])
-    out["findings"] = [_cut({k: f.get(k) for k in ("code", "severity", "title", "subject", "detail", "fix")})
-                       for f in report.get("findings") or []]
-    out["probes"] = [compact_probe(p) for p in report.get("probes") or []]
+    findings, omitted_findings = [], {}
+    for f in report.get("findings") or []:
+        code = str(f.get("code"))
+        if sum(1 for g in findings if g["code"] == code) >= SAME_CODE_LIMIT:
+            omitted_findings[code] = omitted_findings.get(code, 0) + 1
+            continue
+        findings.append(_cut({k: f.get(k) for k in ("code", "severity", "title", "subject", "detail", "fix")}))
+    out["findings"] = findings
+    probes = [p for p in report.get("probes") or [] if isinstance(p, dict)]
+    out["probes"] = [compact_probe(p) for p in probes if not _uninteresting(p)]
+    out["omitted"] = {"findings": omitted_findings,
+                      "probes": {"route": sum(1 for p in probes if _uninteresting(p))}}
     out["proxy"] = _cut(report.get("proxy") or {})
     out["kubeconfig_problems"] = _cut(list(report.get("kubeconfig_problems") or []))
     return out
