@@ -14,6 +14,7 @@ output of ``az aks command invoke`` with the report lines inside it.
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -190,10 +191,10 @@ def proxy_view(report: Mapping[str, Any]) -> str:
 
 
 def source_view(report: Mapping[str, Any]) -> str:
-    tcp_sources = sorted({str(_facts(p).get("source_ip")) for p in _probes(report, "tcp")
-                          if _facts(p).get("source_ip")})
+    """The host's own addresses (what a firewall or NSG between here and the endpoint sees
+    on a private path) and, when known, the public egress IP (what authorized ranges see)."""
     vantage = report.get("vantage") or {}
-    sources = tcp_sources or [str(s) for s in vantage.get("source_ips") or []][:3]
+    sources = [str(s) for s in vantage.get("source_ips") or []]
     text = f"source {_short(sources)}" if sources else "source unknown"
     egress = next((p for p in _probes(report, "egress") if p.get("status") == "ok"), None)
     if egress and _facts(egress).get("address"):
@@ -365,7 +366,7 @@ def render_text(c: Comparison) -> str:
             out.append(f"{mark} {d.aspect:<{width}}  {c.names[0]}: {d.a}")
             out.append(f"  {'':<{width}}  {c.names[1]}: {d.b}")
         out.append("")
-        out.append(c.explanation)
+        out += textwrap.wrap(c.explanation, 80, break_on_hyphens=False, break_long_words=False)
     return "\n".join(out) + "\n"
 
 

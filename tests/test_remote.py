@@ -62,6 +62,7 @@ def test_manifest_is_a_valid_batch_v1_job(tmp_path, capsys, cluster):
 
 def test_private_aks_job_diagnoses_both_fqdns_and_the_az_line_round_trips(capsys):
     code, out, _ = _generate(capsys, "--cluster", str(AKS_PRIVATE), "--job-name", "kubereach-t1")
+    assert code == 0
     doc = yaml.safe_load(out)
     args = doc["spec"]["template"]["spec"]["containers"][0]["args"]
     servers = [args[i + 1] for i, a in enumerate(args) if a == "--server"]
