@@ -1,4 +1,4 @@
-"""The command line: `kubereach diagnose` and `kubereach demo`.
+"""The command line: `kubereach diagnose`, `demo`, `in-cluster`, `remote` and `compare`.
 
 This is the one place errors become exit codes:
 
@@ -184,6 +184,153 @@ def demo(
     except ImportError:
         raise UsageError("the demo lab is not part of this installation") from None
     raise typer.Exit(run_demo(out=sys.stdout, timeout_s=timeout))
+
+
+@app.command("in-cluster")
+def in_cluster(
+    server: Annotated[list[str] | None, typer.Option(help="[LABEL=]URL of an API server name to diagnose (the cluster's public and private FQDNs); repeatable.")] = None,
+    ca_data: Annotated[str | None, typer.Option(help="Base64 PEM CA for the --server targets, as a kubeconfig's certificate-authority-data (default: the service account's ca.crt).")] = None,
+    service: Annotated[bool | None, typer.Option("--service/--no-service", help="Also diagnose https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT (default: when in a pod).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds each probe may take.")] = 5.0,
+    deadline: Annotated[float | None, typer.Option(help="Seconds the whole run may take (default: --timeout); the targets run at once.")] = None,
+    format: Annotated[str, typer.Option("--format", help="text, or json: one compact report per line (each well under 512 kB).")] = "text",
+    full: Annotated[bool, typer.Option("--full", help="With --format json: every probe fact, not the compact form.")] = False,
+    exit_zero: Annotated[bool, typer.Option("--exit-zero", help="Exit 0 once the reports are printed, whatever the verdicts (for a Job).")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Progress and probe errors on stderr.")] = False,
+) -> None:
+    """From a pod: diagnose the cluster's own API server names and its service address, no kubeconfig."""
+    raise typer.Exit(_in_cluster(servers=server or [], ca_data=ca_data, service=service, timeout_s=timeout,
+                                 deadline_s=deadline, fmt=format, full=full, exit_zero=exit_zero,
+                                 verbose=verbose))
+
+
+def _in_cluster(*, servers: list[str], ca_data: str | None, service: bool | None, timeout_s: float,
+                deadline_s: float | None, fmt: str, full: bool, exit_zero: bool, verbose: bool) -> int:
+    import json
+
+    from agent import incluster, redact
+    from agent.errors import UsageError
+    from agent.render import compact
+    from agent.render import text as text_render
+
+    if fmt not in ("text", "json"):
+        raise UsageError(f"--format {fmt!r}: choose text or json")
+    if not 0 < timeout_s <= 300:
+        raise UsageError("--timeout must be more than 0 and at most 300 seconds")
+    if deadline_s is not None and not 0 < deadline_s <= 600:
+        raise UsageError("--deadline must be more than 0 and at most 600 seconds")
+    env = dict(os.environ)
+    targets = incluster.plan_targets(servers, ca_data=ca_data, env=env, service=service)
+    done = incluster.run(targets, timeout_s=timeout_s, deadline_s=deadline_s, env=env,
+                         log=_stderr if verbose else None)
+    parts = []
+    for d in done:
+        if fmt == "text":
+            body = text_render.render(d.report, False)
+        elif full:
+            body = json.dumps(d.report.as_dict(), separators=(",", ":"), default=str) + "\n"
+        else:
+            body = compact.render(d.report)
+        parts.append(redact.scrub(body, d.secrets))
+    sys.stdout.write(("\n" if fmt == "text" else "").join(parts))
+    sys.stdout.flush()
+    if exit_zero:
+        return EXIT_REACHABLE
+    return EXIT_REACHABLE if all(d.report.exit_code == 0 for d in done) else EXIT_UNREACHABLE
+
+
+@app.command()
+def remote(
+    cluster_file: Annotated[str | None, typer.Option("--cluster", help="`az aks show -o json` or `aws eks describe-cluster` output: the API server names.")] = None,
+    kubeconfig: Annotated[str | None, typer.Option(help="Kubeconfig to take the server and CA from (with --context).")] = None,
+    context: Annotated[str | None, typer.Option(help="Kubeconfig context: its server and CA data go into the Job.")] = None,
+    image: Annotated[str, typer.Option(help="The kubereach image; the cluster must be able to pull it.")] = "ghcr.io/kubereach/kubereach:latest",
+    namespace: Annotated[str, typer.Option(help="Namespace the Job runs in.")] = "default",
+    job_name: Annotated[str | None, typer.Option(help="The Job's name (default: kubereach-<random>).")] = None,
+    manifest: Annotated[str | None, typer.Option(help="Write the Job manifest to this file and print only the command to run (default: print the manifest).")] = None,
+    resource_group: Annotated[str | None, typer.Option(help="The AKS cluster's resource group (default: from --cluster).")] = None,
+    cluster_name: Annotated[str | None, typer.Option(help="The AKS cluster's name (default: from --cluster).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds each probe in the Job may take.")] = 5.0,
+    active_deadline: Annotated[int, typer.Option(help="activeDeadlineSeconds of the Job: it is stopped after this.")] = 120,
+) -> None:
+    """Print a Job that runs `kubereach in-cluster` on a node, and the `az aks command invoke` line that runs it."""
+    raise typer.Exit(_remote(cluster_file=cluster_file, kubeconfig=kubeconfig, context=context, image=image,
+                             namespace=namespace, job_name=job_name, manifest=manifest,
+                             resource_group=resource_group, cluster_name=cluster_name,
+                             timeout_s=timeout, active_deadline_s=active_deadline))
+
+
+def _remote(*, cluster_file: str | None, kubeconfig: str | None, context: str | None, image: str,
+            namespace: str, job_name: str | None, manifest: str | None, resource_group: str | None,
+            cluster_name: str | None, timeout_s: float, active_deadline_s: int) -> int:
+    import shlex
+
+    from agent import remote as r
+    from agent.errors import UsageError
+
+    if not 0 < timeout_s <= 60:
+        raise UsageError("--timeout must be more than 0 and at most 60 seconds")
+    if not 30 <= active_deadline_s <= 600:
+        raise UsageError("--active-deadline must be 30 to 600 seconds")
+    payload = r.read_sources(cluster_path=cluster_file, kubeconfig=kubeconfig, context=context,
+                             env=dict(os.environ))
+    name = r.job_name(job_name)
+    doc = r.job_manifest(payload, name=name, namespace=namespace, image=image, timeout_s=timeout_s,
+                         active_deadline_s=active_deadline_s)
+    file_name = Path(manifest).name if manifest else r.MANIFEST_NAME
+    script = r.kubectl_script(name=name, namespace=namespace, manifest_file=file_name,
+                              wait_s=active_deadline_s + 30)
+    argv = r.invoke_argv(payload, script=script, manifest_file=file_name,
+                         resource_group=resource_group, cluster_name=cluster_name)
+    command = shlex.join(argv) if argv else script
+    if argv:
+        where = "Run it in the folder that holds the manifest"
+    elif payload.provider == "eks":
+        where = "EKS has no command invoke: run this where kubectl reaches the cluster (a shell in the VPC)"
+    else:
+        where = ("No AKS resource group and name (give --cluster, or --resource-group and "
+                 "--cluster-name): run this where kubectl reaches the cluster")
+    if manifest:
+        try:
+            Path(manifest).write_text(r.manifest_yaml(doc), encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write --manifest {manifest}: {exc.strerror or exc}") from None
+        _stderr(f"kubereach: wrote {manifest}. {where}:")
+        sys.stdout.write(command + "\n")
+    else:
+        header = [f"Save as {file_name}; {where[0].lower() + where[1:]}:", command]
+        sys.stdout.write(r.manifest_yaml(doc, header))
+    sys.stdout.flush()
+    return 0
+
+
+@app.command()
+def compare(
+    a: Annotated[str, typer.Argument(help="A report (--format json), or saved `az aks command invoke` output.")],
+    b: Annotated[str, typer.Argument(help="The other report of the same cluster, from another place.")],
+    host: Annotated[str | None, typer.Option(help="Which API server name to compare when a file holds several reports.")] = None,
+    format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """Explain what differs between two reports of one cluster. Exit 0: same verdict; 1: different; 2: bad input."""
+    raise typer.Exit(_compare(a, b, host=host, fmt=format))
+
+
+def _compare(path_a: str, path_b: str, *, host: str | None, fmt: str) -> int:
+    from agent import compare as c
+    from agent import inputs
+    from agent.errors import UsageError
+
+    if fmt not in ("text", "json"):
+        raise UsageError(f"--format {fmt!r}: choose text or json")
+    sides = []
+    for path in (path_a, path_b):
+        p = inputs.user_path(path, "report", UsageError)
+        sides.append(c.load_reports(inputs.read_text(p, "report", UsageError), inputs.shown(p)))
+    one, other = c.choose(sides[0], sides[1], host)
+    result = c.compare(one, other, names=("A", "B"))
+    sys.stdout.write(c.render_text(result) if fmt == "text" else c.render_json(result))
+    sys.stdout.flush()
+    return result.exit_code
 
 
 def _one_line(text: str) -> str:

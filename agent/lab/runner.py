@@ -173,3 +173,50 @@ def run_subprocess_timed(argv: Sequence[str], timeout_s: float, *, cwd: Path | N
     except subprocess.TimeoutExpired:
         rc = -1
     return rc, time.monotonic() - start
+
+
+# The pod the node vantage plays: the environment Kubernetes and `kubereach remote`'s Job
+# give it. 10.0.0.1 is AKS's default kubernetes service address; the lab's router DNATs it
+# to the API server as kube-proxy would (see :func:`node_service_rule`).
+NODE_SERVICE_HOST = "10.0.0.1"
+NODE_POD = {"HOSTNAME": "kubereach-5c1e-x7k2p", "POD_NAME": "kubereach-5c1e-x7k2p",
+            "NODE_NAME": "aks-nodepool1-31415926-vmss000000", "POD_NAMESPACE": "default"}
+
+
+def node_service_rule(api_ip: str, port: int = 443) -> tuple[tuple[str, ...], str]:
+    """(iptables spec, table): the service address reaches the API server, as kube-proxy."""
+    return (("-d", NODE_SERVICE_HOST, "-p", "tcp", "--dport", str(port), "-j", "DNAT",
+             "--to-destination", f"{api_ip}:{port}"), "nat")
+
+
+def run_in_cluster(lab: Lab, key: str, servers: Sequence[str], *, timeout_s: float = 3.0,
+                   extra: Sequence[str] = ()) -> DiagnoseOutcome:
+    """``kubereach in-cluster`` from host ``key`` dressed as a pod: a service-account folder
+    holding the cluster CA (and a token nothing may read), and the pod's variables.
+    The outcome's ``report`` is None; ``reports`` come from :func:`in_cluster_reports`."""
+    sa = lab.path("serviceaccount")
+    sa.mkdir(exist_ok=True)
+    ca = lab.ca_pem("cluster")
+    if ca is None:
+        raise RuntimeError("the lab is not up: no cluster CA yet")
+    (sa / "ca.crt").write_bytes(ca)
+    (sa / "namespace").write_text(NODE_POD["POD_NAMESPACE"])
+    (sa / "token").write_text(lab.secrets.token)
+    env = lab.client_env(key, {**NODE_POD, "KUBEREACH_SA_DIR": str(sa),
+                               "KUBERNETES_SERVICE_HOST": NODE_SERVICE_HOST,
+                               "KUBERNETES_SERVICE_PORT": "443"})
+    argv = [sys.executable, "-m", "agent", "in-cluster",
+            *(x for s in servers for x in ("--server", s)),
+            "--timeout", f"{timeout_s:g}", "--format", "json", *extra]
+    start = time.monotonic()
+    proc = lab.run_in(key, argv, env=env, timeout_s=timeout_s * 4 + 15, cwd=SOURCE_ROOT)
+    return DiagnoseOutcome(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
+
+
+def in_cluster_reports(outcome: DiagnoseOutcome) -> dict[str, dict[str, Any]]:
+    """The reports of one in-cluster run, by target label (its kubeconfig context)."""
+    out = {}
+    for line in outcome.stdout.splitlines():
+        doc = json.loads(line)
+        out[doc["target"]["context"]] = doc
+    return out

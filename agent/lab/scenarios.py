@@ -184,6 +184,22 @@ SCENARIOS: tuple[Scenario, ...] = (
         expect=Expect(kubectl_ok=False, blockers=frozenset({"net.filtered"})),
     ),
     Scenario(
+        name="peering-disconnected",
+        title="Peered VNet whose peering is not Connected",
+        cause=(f"the peering between {A.PEER_NET} and {A.CLUSTER_NET} is Disconnected: nothing "
+               "crosses it, silently; name resolution still works"),
+        client="peer",
+        kubeconfig=_private(),
+        nameservers=(A.LINKED_DNS_IP,),
+        # The zone is linked to the peer VNet too, so the name resolves there; the lab's one
+        # linked resolver sits in the cluster VNet, so DNS to it is let through (it stands in
+        # for the peer VNet's own Azure DNS) and every other packet across is dropped.
+        rules=(RouterRule(("-s", A.PEER_NET, "-d", A.CLUSTER_NET, "-j", "DROP")),
+               *(RouterRule(("-s", A.PEER_NET, "-d", A.LINKED_DNS_IP, "-p", proto, "--dport", "53",
+                             "-j", "ACCEPT")) for proto in ("udp", "tcp"))),
+        expect=Expect(kubectl_ok=False, blockers=frozenset({"net.filtered"})),
+    ),
+    Scenario(
         name="vnet-integration-nsg-drops-client",
         title="NSG on the API server subnet drops 443 from the jump box's subnet",
         cause=(f"an NSG-like rule drops TCP 443 from {A.JUMP_SUBNET} to the API server "

@@ -31,6 +31,12 @@ def _paint(text: str, code: str, colour: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if colour else text
 
 
+def _pod_place(v: dict) -> str:
+    parts = [f"{label} {v[key]}" for key, label in (("pod_name", "pod"), ("namespace", "namespace"),
+                                                   ("node_name", "node")) if v.get(key)]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def render(report: Report, colour: bool = False, *, width: int = WIDTH) -> str:
     _wrap = _wrapper(fit_width(width))
     t = report.target
@@ -50,7 +56,7 @@ def render(report: Report, colour: bool = False, *, width: int = WIDTH) -> str:
     if v.get("aks_command_invoke"):
         where += ", inside the cluster (az aks command invoke)"
     elif v.get("pod"):
-        where += ", in a Kubernetes pod"
+        where += ", in a Kubernetes pod" + _pod_place(v)
     elif v.get("container"):
         where += ", in a container"
     out += _wrap(where, "")
