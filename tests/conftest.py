@@ -7,6 +7,21 @@ _CLEARED = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY"
             "KUBEREACH_HOSTS_FILE", "KUBEREACH_RESOLV_CONF")
 
 
+@pytest.fixture(scope="session")
+def kubectl() -> str:
+    """The plain kubectl 1.32 that loopback end-to-end tests are judged against (the lab's
+    tests have their own, which also needs the lab). Without it none may pass as if it were."""
+    from agent.lab.runner import find_kubectl
+
+    path = find_kubectl()
+    if path is None:
+        reason = "no plain kubectl 1.32 found (set KUBEREACH_LAB_KUBECTL)"
+        if os.environ.get("KUBEREACH_LAB_REQUIRED") == "1":
+            pytest.fail(f"KUBEREACH_LAB_REQUIRED=1 but {reason}")
+        pytest.skip(reason)
+    return path
+
+
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch):
     """No test sees the developer's proxies, CA overrides or kubeconfig."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 import sys
 import time
@@ -16,7 +15,6 @@ import pytest
 import yaml
 
 from agent.lab import pki
-from agent.lab.runner import find_kubectl
 from tests.support import plugins
 from tests.support.servers import REPO, apiserver
 
@@ -37,15 +35,6 @@ def leaf(ca):
     return pki.make_server_cert(ca, "apiserver", [HOST], [])
 
 
-@pytest.fixture(scope="module")
-def kubectl() -> str:
-    path = find_kubectl()
-    if path is None:
-        reason = "no plain kubectl 1.32 found (set KUBEREACH_LAB_KUBECTL)"
-        if os.environ.get("KUBEREACH_LAB_REQUIRED") == "1":
-            pytest.fail(f"KUBEREACH_LAB_REQUIRED=1 but {reason}")
-        pytest.skip(reason)
-    return path
 
 
 def kubeconfig(path: Path, port: int, ca_pem: bytes, user: dict, **cluster) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 import sys
 
@@ -13,7 +12,6 @@ import pytest
 import yaml
 
 from agent.lab import pki
-from agent.lab.runner import find_kubectl
 from tests.support.servers import REPO, apiserver, closed_port
 
 HOST = "aks-e2e-dns-5f2c1a9b.hcp.westeurope.azmk8s.io"
@@ -25,16 +23,6 @@ def ca():
     return pki.make_ca("ca")
 
 
-@pytest.fixture(scope="module")
-def kubectl() -> str:
-    """Every test here is judged against kubectl; without it none may pass as if it were."""
-    path = find_kubectl()
-    if path is None:
-        reason = "no plain kubectl 1.32 found (set KUBEREACH_LAB_KUBECTL)"
-        if os.environ.get("KUBEREACH_LAB_REQUIRED") == "1":
-            pytest.fail(f"KUBEREACH_LAB_REQUIRED=1 but {reason}")
-        pytest.skip(reason)
-    return path
 
 
 def write_kubeconfig(path, port, ca_pem, **cluster):

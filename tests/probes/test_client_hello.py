@@ -13,7 +13,6 @@ import yaml
 
 from agent.deadline import Deadline
 from agent.lab import pki
-from agent.lab.runner import find_kubectl
 from probes import tls
 from probes.base import ProbeContext
 
@@ -65,10 +64,7 @@ def test_an_unpadded_python_hello_is_a_third_of_that():
 
 
 @pytest.mark.parametrize("sni", NAMES)
-def test_kubectl_sends_the_size_the_probe_copies(tmp_path, sni):
-    kubectl = find_kubectl()
-    if kubectl is None:
-        pytest.skip("no plain kubectl 1.32 found (set KUBEREACH_LAB_KUBECTL)")
+def test_kubectl_sends_the_size_the_probe_copies(tmp_path, sni, kubectl):
 
     def run(port: int) -> None:
         kc = tmp_path / "kc"
