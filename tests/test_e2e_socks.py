@@ -15,10 +15,8 @@ from agent.lab import pki
 from tests.support.servers import apiserver, closed_port, free_port
 from tests.test_e2e_loopback import TOKEN, agree, blockers, kubereach, write_kubeconfig
 from tests.test_e2e_loopback import ca as _ca_fixture
-from tests.test_e2e_loopback import kubectl as _kubectl_fixture
 
 ca = _ca_fixture
-kubectl = _kubectl_fixture
 
 # microsocks resolves the name kubectl sends: "localhost" here, the private name in the lab.
 NAME = "localhost"
