@@ -537,6 +537,7 @@ def prepared(lab: Lab, scenario: Scenario) -> Iterator[Prepared]:
         spec = dataclasses.replace(spec, exec_env={EXEC_SECRET_VAR: s.exec_secret})
     started: list[Daemon] = []
     try:
+        lab.forget_path_mtus()  # whatever ran before may have taught a host a smaller MTU
         lab.write_client_files(scenario.client, nameservers=scenario.nameservers,
                                hosts=scenario.hosts, resolv_options=scenario.resolv_options)
         for key, servers in scenario.host_nameservers.items():

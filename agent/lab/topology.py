@@ -626,6 +626,18 @@ class Lab:
             self.ip(spec.key, "link", "set", "eth0", "mtu", "1500")
             self.ip(ROUTER, "link", "set", spec.key, "mtu", "1500")
             self.write_client_files(spec.key)
+        self.forget_path_mtus()
+
+    def forget_path_mtus(self) -> None:
+        """Drop every namespace's learnt path MTUs.
+
+        A 'fragmentation needed' that got through once leaves a route exception (10 minutes
+        by default, ``net.ipv4.route.mtu_expires``) that survives MTU and rule resets: the API
+        server then sends small segments to the client and a later black-hole scenario passes
+        for kubectl, so the lab no longer builds what it claims.
+        """
+        for key in (ROUTER, *(spec.key for spec in A.HOSTS)):
+            self.ip(key, "route", "flush", "cache")
 
     def kubeconfig(self, name: str, spec: kubeconfigs.KubeconfigSpec) -> Path:
         """Write a kubeconfig for ``spec`` into the lab and return its path."""

@@ -247,3 +247,55 @@ def test_failed_start_tears_down(lab_ready: None, tmp_path: Path) -> None:
     with pytest.raises(LabError, match="no servers"):
         broken.up()
     assert netns.listed("krfa11-") == []
+
+
+def _learnt_mtu(lab: Lab, key: str, destination: str) -> str:
+    route = lab.ip(key, "route", "get", destination).stdout
+    return route.split(" mtu ", 1)[1].split()[0] if " mtu " in route else "none"
+
+
+
+def _handshake(kubectl_sized: bool = False) -> str:
+    from probes import tls
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if kubectl_sized:
+        tls.pad_to_kubectl(ctx, A.PRIVATE_FQDN)
+    try:
+        with socket.create_connection((A.API_IP, A.API_PORT), 2) as sock, \
+                ctx.wrap_socket(sock, server_hostname=A.PRIVATE_FQDN):
+            return "ok"
+    except (TimeoutError, OSError):
+        return "stalled"
+
+
+def _teach_api_a_small_mtu(lab: Lab) -> None:
+    # A small link whose 'fragmentation needed' gets through: the API server learns MTU 576
+    # towards the client and keeps it for minutes, and announces a matching MSS to the client.
+    lab.router_exec(["ip", "link", "set", "in", "mtu", "576"])
+    assert lab.call_in("in", _handshake) == "ok"
+    assert _learnt_mtu(lab, "api", A.INSIDE_IP) == "576"
+    lab.router_exec(["ip", "link", "set", "in", "mtu", "1500"])
+
+
+def test_reset_forgets_path_mtus_a_scenario_taught(lab: Lab) -> None:
+    try:
+        _teach_api_a_small_mtu(lab)
+    finally:
+        lab.reset()
+    assert _learnt_mtu(lab, "api", A.INSIDE_IP) == "none"
+
+
+@pytest.mark.parametrize("name", ["mtu-blackhole", "large-hello-mtu"])
+def test_black_hole_scenarios_hold_after_a_path_mtu_was_learnt(lab: Lab, name: str) -> None:
+    # Left in place, the learnt MTU made both scenarios pass for kubectl (seen in CI).
+    from agent.lab.scenarios import by_name, prepared
+
+    try:
+        _teach_api_a_small_mtu(lab)
+        with prepared(lab, by_name(name)):
+            assert lab.call_in("in", lambda: _handshake(kubectl_sized=True)) == "stalled"
+    finally:
+        lab.reset()
