@@ -193,16 +193,6 @@ def normalise_server(server: str) -> tuple[str, str, int, str]:
     return urlunsplit((parts.scheme, netloc, parts.path, "", "")), host, port, parts.scheme
 
 
-def _scheme_problems(scheme: str) -> list[str]:
-    if scheme == "http":
-        # kubectl would talk plain HTTP; the probes here speak TLS, and managed API servers
-        # (AKS, EKS) only listen for HTTPS.
-        return ["the server URL is http://, so kubectl would send plain HTTP (credentials included) "
-                "and a managed API server, which listens only for HTTPS, would not answer it; "
-                "use https://"]
-    return []
-
-
 def _auth(user: Mapping[str, Any], env: Mapping[str, str]) -> Auth:
     if isinstance(user.get("exec"), dict):
         ex = user["exec"]
@@ -357,7 +347,7 @@ def load(
     if not docs:
         if server:
             url, host, port, scheme = normalise_server(server)
-            return Loaded(Target(url, host, port, scheme), tuple(_scheme_problems(scheme)),
+            return Loaded(Target(url, host, port, scheme), (),
                           tuple(redact.url_password(server)))
         where = ", ".join(str(p) for p in paths)
         raise KubeconfigError(
@@ -383,7 +373,7 @@ def load(
         if server:
             url, host, port, scheme = normalise_server(server)
             return Loaded(Target(url, host, port, scheme, kubeconfig=file_list),
-                          tuple(_scheme_problems(scheme)), tuple(redact.url_password(server)))
+                          (), tuple(redact.url_password(server)))
         raise KubeconfigError("kubeconfig has no current-context; give --context NAME")
     if chosen not in contexts:
         known = ", ".join(sorted(contexts)) or "none"
@@ -403,7 +393,7 @@ def load(
         raise KubeconfigError(f"cluster {cluster_name!r} has no server")
     url, host, port, scheme = normalise_server(str(raw_server))
 
-    problems: list[str] = _scheme_problems(scheme)
+    problems: list[str] = []
     secrets = [*redact.from_user(user), *redact.url_password(cluster.get("proxy-url")),
                *redact.url_password(str(raw_server))]
     ca_pem, ca_source = _ca(cluster, problems)

@@ -15,8 +15,9 @@ beside all of it. Results come back in plan order, never completion order:
     (VANTAGE,)                          vantage
     (AUTH,)                             auth
     (AUTH, 1), (AUTH, 2)                auth.exec, auth.review (--check-auth: the plugin run,
-                                        then one request on the first address whose TLS
-                                        verified against the kubeconfig's CA)
+                                        then one request on the first path, direct or
+                                        through the proxy, whose TLS verified against
+                                        the kubeconfig's CA)
     (CLOUD, n)                          cloud.imds, cloud.arm, egress
     (DNS, SYSTEM | NAMESERVER | RESOLVER, i)   dns.system, dns.nameserver, dns.resolver
     (PROXY, Step)                       proxy.connect, tls, http through the proxy
@@ -44,7 +45,7 @@ from agent.runner import Runner
 from agent.target import Target
 from probes import auth, credentials, dns, proxy, route, socks, tcp, tls, vantage
 from probes import http as http_probe
-from probes.base import ProbeContext, ProbeResult, endpoint, endpoint_address, is_ip_address
+from probes.base import ProbeContext, ProbeResult, Status, endpoint, endpoint_address, is_ip_address
 from probes.ci import detect_ci
 
 
@@ -108,8 +109,20 @@ def default_deadline(timeout_s: float, check_auth: bool = False) -> float:
     return timeout_s * 2 if check_auth else timeout_s
 
 
+@dataclass(frozen=True)
+class RequestPath:
+    """How kubectl's request reaches the API server once TLS verified there: an address
+    dialled directly, or the host name through an HTTP proxy (``proxy``, a URL) or a SOCKS5
+    tunnel (``tunnel`` opens one)."""
+
+    subject: str
+    url_host: str
+    proxy: str | None = None
+    tunnel: Callable[[], Any] | None = None
+
+
 class _Plan:
-    def __init__(self, target: Target, ctx: ProbeContext, runner: Runner) -> None:
+    def __init__(self, target: Target, ctx: ProbeContext, runner: Runner, *, proxied: bool = False) -> None:
         self.target = target
         self.ctx = ctx
         self.runner = runner
@@ -117,12 +130,16 @@ class _Plan:
         self.addresses: dict[str, int] = {}  # address -> order in which it was first seen
         self.system_addresses: list[str] = []  # the system resolver's answer: kubectl's
         self.packet_gates: dict[str, PacketGate] = {}
-        self.on_tls_verified: Callable[[str, str], None] | None = None  # the credential check
+        self.on_tls_verified: Callable[[RequestPath], None] | None = None  # the credential check
+        self.proxied = proxied  # kubectl goes through a proxy: the direct probes are what-ifs
+        self.verified: list[RequestPath] = []  # direct paths whose TLS verified, in that order
 
     def on_view(self, result: ProbeResult) -> None:
         found = [entry["address"] for entry in result.facts.get("addresses", [])]
         if result.probe == "dns.system":
-            self.system_addresses = found
+            with self.lock:
+                self.system_addresses = found
+            self._offer_verified()
         for address in found:
             self.schedule_address(address)
 
@@ -164,6 +181,10 @@ class _Plan:
             return
         port = self.target.port
         subject = endpoint(address, port)
+        if self.target.scheme == "http":
+            self._plain_http(at, subject, lambda: tcp.dial(address, port, self.ctx.deadline.cap(self.ctx.timeout_s)),
+                             url_host=address)
+            return
         gate.tls_started()
         self.runner.submit((*at, Step.TLS), "tls", subject,
                            lambda: tls.handshake(self.ctx, subject,
@@ -177,12 +198,47 @@ class _Plan:
         self.packet_gates[address].tls_done(tcp_result, result)
         if not result.ok:
             return
-        if self.on_tls_verified is not None and not result.facts.get("insecure_skip_tls_verify"):
-            self.on_tls_verified(subject, address)
+        if not result.facts.get("insecure_skip_tls_verify"):
+            with self.lock:
+                self.verified.append(RequestPath(subject, address))
+            self._offer_verified()
         self.runner.submit((*at, Step.HTTP), "http", subject,
                            lambda: http_probe.probe(self.ctx, subject, url_host=address, port=self.target.port,
                                                     host_header=self._host_header(), sni=self.target.sni,
                                                     verify=self._verify()))
+
+    def _offer_verified(self) -> None:
+        """Hand the credential check the direct paths whose TLS verified, once they are
+        known to be kubectl's: an address its resolver gave (the system view may answer after
+        another view's address verified), never when kubectl uses a proxy (then the direct
+        path is a what-if)."""
+        if self.on_tls_verified is None or self.proxied:
+            return
+        with self.lock:
+            ready = [p for p in self.verified if p.url_host in self.system_addresses]
+        for path in ready:
+            self.on_tls_verified(path)
+
+    def _plain_http(self, at: tuple, subject: str, connect: Callable[[], Any], *, url_host: str,
+                    proxy: str | None = None, tunnel: Callable[[], Any] | None = None,
+                    via: str = "direct") -> None:
+        """An http:// server URL: kubectl sends its request without TLS. When that gets no
+        Kubernetes answer, one handshake tells whether the port speaks TLS instead (then the
+        URL's scheme is the fault)."""
+        def after_http(result: ProbeResult) -> None:
+            if result.ok:
+                return
+            self.runner.submit((*at, Step.TLS), "tls.spoken", subject,
+                               lambda: dataclasses.replace(
+                                   tls.handshake(self.ctx, subject, connect, sni=self.target.sni, ca_pem=None,
+                                                 insecure=True, via=via), probe="tls.spoken"))
+
+        self.runner.submit((*at, Step.HTTP), "http", subject,
+                           lambda: http_probe.probe(self.ctx, subject, url_host=url_host, port=self.target.port,
+                                                    host_header=self._host_header(), sni=self.target.sni,
+                                                    verify=False, via=via, proxy=proxy, tunnel=tunnel,
+                                                    scheme="http"),
+                           then=after_http)
 
     def _host_header(self) -> str:
         host = f"[{self.target.host}]" if ":" in self.target.host else self.target.host
@@ -200,6 +256,14 @@ class _Plan:
         by_socks = opener is socks.connect
 
         def connect() -> ProbeResult:
+            if self.target.scheme == "http" and not by_socks:
+                # Go sends a plain-HTTP request to an HTTP proxy as 'GET http://host/...',
+                # no CONNECT: a different request, which proxies often treat differently.
+                return ProbeResult("proxy.connect", decision.redacted or "", Status.SKIPPED, 0.0,
+                                   facts={"scheme": "http"},
+                                   reason="the server URL is http://, so kubectl sends its requests to the "
+                                          "proxy as absolute URLs without a tunnel; kubereach probes only "
+                                          "tunnels: use https://")
             result, sock = opener(self.ctx, decision, host, port)
             if sock is not None:
                 sock.close()
@@ -214,6 +278,9 @@ class _Plan:
         def after_connect(result: ProbeResult) -> None:
             if not result.ok:
                 return
+            if self.target.scheme == "http":
+                self._plain_http((Stage.PROXY,), subject, tunnel, url_host=host, tunnel=tunnel, via="proxy")
+                return
             self.runner.submit((Stage.PROXY, Step.TLS), "tls", subject,
                                lambda: tls.handshake(self.ctx, subject, tunnel, sni=self.target.sni,
                                                      ca_pem=self.target.ca_pem,
@@ -224,6 +291,9 @@ class _Plan:
         def after_tls(result: ProbeResult) -> None:
             if not result.ok:
                 return
+            if self.on_tls_verified is not None and not result.facts.get("insecure_skip_tls_verify"):
+                self.on_tls_verified(RequestPath(subject, host, proxy=None if by_socks else decision.url,
+                                           tunnel=tunnel if by_socks else None))
             self.runner.submit((Stage.PROXY, Step.HTTP), "http", subject,
                                lambda: http_probe.probe(self.ctx, subject, url_host=host, port=port,
                                                         host_header=self._host_header(), sni=self.target.sni,
@@ -264,7 +334,7 @@ def _tag_addresses(results: Sequence[ProbeResult], dials: tuple[str, ...]) -> li
                     r.probe if r.probe == "dns.system" else f"{r.probe}:{r.subject}")
     out = []
     for r in results:
-        if r.probe in ("tcp", "tls", "http") and r.facts.get("via", "direct") == "direct":
+        if r.probe in ("tcp", "tls", "tls.spoken", "http") and r.facts.get("via", "direct") == "direct":
             address = endpoint_address(r.subject)
             r = dataclasses.replace(r, facts={**r.facts, "address": address,
                                               "views": views.get(address, []),
@@ -311,7 +381,7 @@ def diagnose(request: Request, *, env: Mapping[str, str],
     ctx = ProbeContext(deadline=deadline, timeout_s=request.timeout_s, env=dict(env),
                        hosts_path=request.hosts_path, resolv_conf_path=request.resolv_conf_path, log=say)
     runner = Runner(deadline, say)
-    plan = _Plan(target, ctx, runner)
+    plan = _Plan(target, ctx, runner, proxied=decision.used)
 
     runner.add((Stage.VANTAGE,), vantage.probe(ctx))
     a = target.auth
@@ -365,14 +435,15 @@ def diagnose(request: Request, *, env: Mapping[str, str],
 
 class _CredentialCheck:
     """--check-auth: the plugin runs at once (or the kubeconfig's token or certificate is
-    taken as it is); the credential is presented once, on the first direct address whose
-    TLS verified against kubectl's CA, when both are ready, whichever comes last."""
+    taken as it is); the credential is presented once, on the first path whose TLS verified
+    against kubectl's CA (a direct address, or the tunnel through kubectl's proxy), when both
+    are ready, whichever comes last."""
 
     def __init__(self, plan: _Plan, user: credentials.UserSecrets | None, secrets: list[str]) -> None:
         self.plan, self.secrets = plan, secrets
         self.lock = threading.Lock()
         self.credential: credentials.Credential | None = (user.static_credential() if user else None)
-        self.address: tuple[str, str] | None = None
+        self.route: RequestPath | None = None
         self.sent = False
         target, ctx = plan.target, plan.ctx
         if self.credential is not None:
@@ -397,34 +468,36 @@ class _CredentialCheck:
                                then=lambda r: self._maybe_send())
         plan.on_tls_verified = self._tls_verified
 
-    def _tls_verified(self, subject: str, address: str) -> None:
+    def _tls_verified(self, route: RequestPath) -> None:
         with self.lock:
-            self.address = self.address or (subject, address)
+            self.route = self.route or route
         self._maybe_send()
 
     def _maybe_send(self) -> None:
         with self.lock:
-            if self.sent or self.credential is None or self.address is None:
+            if self.sent or self.credential is None or self.route is None:
                 return
             self.sent = True
-            credential, (subject, address) = self.credential, self.address
+            credential, route = self.credential, self.route
         plan, target = self.plan, self.plan.target
-        plan.runner.submit((Stage.AUTH, 2), "auth.review", subject,
-                           lambda: credentials.review(plan.ctx, subject, credential, url_host=address,
-                                                      port=target.port, host_header=plan._host_header(),
-                                                      sni=target.sni, ca_pem=target.ca_pem,
-                                                      secrets=list(self.secrets)))
+        plan.runner.submit((Stage.AUTH, 2), "auth.review", route.subject,
+                           lambda: credentials.review(plan.ctx, route.subject, credential,
+                                                      url_host=route.url_host, port=target.port,
+                                                      host_header=plan._host_header(), sni=target.sni,
+                                                      ca_pem=target.ca_pem, secrets=list(self.secrets),
+                                                      proxy=route.proxy, tunnel=route.tunnel))
 
     def finish(self, results: list[ProbeResult], decision: proxy.ProxyDecision) -> list[ProbeResult]:
         """Say why the credential was not presented, when it was not and nothing failed first."""
         if self.sent or any(r.probe == "auth.exec" and not r.ok for r in results):
             return results
         why = None
-        if self.plan.target.insecure_skip_tls_verify:
+        if self.plan.target.scheme == "http":
+            why = ("the server URL is http://: kubectl would send the credential in clear text, and "
+                   "kubereach sends one only inside TLS verified against the kubeconfig's CA")
+        elif self.plan.target.insecure_skip_tls_verify:
             why = ("TLS is not verified (insecure-skip-tls-verify), and kubereach sends a credential only "
                    "to a server that proved it holds a certificate from the kubeconfig's CA")
-        elif decision.used:
-            why = "kubectl goes through a proxy; the credential check uses only the direct path"
         elif self.credential is None and not any(r.probe == "auth.exec" for r in results):
             why = "the user entry has no credential kubereach can present (or none at all)"
         if why is None:

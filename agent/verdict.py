@@ -53,7 +53,8 @@ def _ok_detail(name: str, result: ProbeResult) -> str:
         return f"verified; issuer {f.get('issuer')}"
     if name == HTTP:
         paths = f.get("paths", {})
-        return ", ".join(f"{p} {v['status']}" for p, v in paths.items()) + " from a Kubernetes API server"
+        plain = " over plain HTTP (no TLS)" if f.get("scheme") == "http" else ""
+        return ", ".join(f"{p} {v['status']}" for p, v in paths.items()) + f" from a Kubernetes API server{plain}"
     if name == PROXY:
         return f"tunnel opened through {result.subject}"
     if name == AUTH:
@@ -97,6 +98,7 @@ def _auth_step(obs: Observations, auth: ProbeResult) -> Step:
 def walk(obs: Observations) -> tuple[str, list[Step]]:
     """The verdict and kubectl's path, one step per stage, in kubectl's order."""
     steps: list[Step] = [_kubeconfig_step(obs)]
+    plain = obs.target.scheme == "http"  # kubectl talks HTTP without TLS: there is no TLS step
     auth = obs.one("auth")
     if auth is not None:
         steps.append(_auth_step(obs, auth))
@@ -105,7 +107,7 @@ def walk(obs: Observations) -> tuple[str, list[Step]]:
         steps.append(_step(PROXY, connect))
         tls = next((r for r in obs.all("tls") if r.facts.get("via") == "proxy"), None)
         http = next((r for r in obs.all("http") if r.facts.get("via") == "proxy"), None)
-        steps += [_step(TLS, tls), _step(HTTP, http)]
+        steps += [_step(HTTP, http)] if plain else [_step(TLS, tls), _step(HTTP, http)]
     else:
         system = obs.one("dns.system")
         steps.append(_step(DNS, system, obs.target.host))
@@ -116,19 +118,24 @@ def walk(obs: Observations) -> tuple[str, list[Step]]:
         if chosen is None:
             first = next((r for r in tcp_results if r is not None), None)
             steps.append(_step(TCP, first) if first else Step(TCP, NOT_REACHED, "", "not reached"))
-            steps += [Step(TLS, NOT_REACHED, "", "not reached"), Step(HTTP, NOT_REACHED, "", "not reached")]
+            steps += _unreached(plain)
         elif obs.too_slow():
             waited = ", ".join(f"{leg.address} ({leg.cost_s:g} s)" for leg in obs.dial.waits_on)
             steps.append(Step(TCP, FAILED, chosen.subject,
                               f"kubectl needs {obs.connect_s():.1f} s to connect (waiting on {waited or 'resolution'}), "
                               f"more than its --request-timeout of {obs.request_timeout_s:g} s"))
-            steps += [Step(TLS, NOT_REACHED, "", "not reached"), Step(HTTP, NOT_REACHED, "", "not reached")]
+            steps += _unreached(plain)
         else:
             steps.append(_step(TCP, chosen))
-            steps.append(_step(TLS, obs.one("tls", chosen.subject), chosen.subject))
+            if not plain:
+                steps.append(_step(TLS, obs.one("tls", chosen.subject), chosen.subject))
             steps.append(_step(HTTP, obs.one("http", chosen.subject), chosen.subject))
     verdict = "reachable" if all(s.status == OK for s in steps) else "unreachable"
     return verdict, _mark_unreached(steps)
+
+
+def _unreached(plain: bool) -> list[Step]:
+    return [Step(name, NOT_REACHED, "", "not reached") for name in ((HTTP,) if plain else (TLS, HTTP))]
 
 
 def _mark_unreached(steps: list[Step]) -> list[Step]:

@@ -130,6 +130,14 @@ def is_ip_address(value: object) -> bool:
     return True
 
 
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address: a server on this machine (a local tunnel, a
+    `kubectl proxy`)."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    return is_ip_address(host) and ipaddress.ip_address(host).is_loopback
+
+
 def address_class(address: str) -> str:
     """'private' (RFC 1918, 100.64/10, fc00::/7), 'loopback', 'link-local', or 'public'.
 

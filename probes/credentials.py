@@ -24,6 +24,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probes.base import Failure, ProbeContext, ProbeResult, Status
+from probes.http import tunnel_transport
 
 REVIEW_PATH = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
 _REVIEW_BODY = json.dumps({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}).encode()
@@ -363,9 +365,14 @@ def _status_message(body: bytes) -> tuple[str | None, str | None]:
 
 
 def review(ctx: ProbeContext, subject: str, credential: Credential, *, url_host: str, port: int,
-           host_header: str, sni: str, ca_pem: bytes | None, secrets: Iterable[str] = ()) -> ProbeResult:
+           host_header: str, sni: str, ca_pem: bytes | None, secrets: Iterable[str] = (),
+           proxy: str | None = None, tunnel: Callable[[], socket.socket] | None = None) -> ProbeResult:
     """One SelfSubjectReview with the credential; GET /version with it on 404 (before
-    Kubernetes 1.28) or 403 (no RBAC for the review), to tell 'authenticated' apart."""
+    Kubernetes 1.28) or 403 (no RBAC for the review), to tell 'authenticated' apart.
+
+    The request takes kubectl's way: ``url_host`` dialled directly, or through the HTTP
+    proxy ``proxy`` (a URL, CONNECT to ``url_host``), or over ``tunnel()`` (a SOCKS5 tunnel
+    already opened by name)."""
     import ssl
 
     import httpx
@@ -389,8 +396,11 @@ def review(ctx: ProbeContext, subject: str, credential: Credential, *, url_host:
             if credential.cert_pem and credential.key_pem:
                 cert_path, key_path = stack.enter_context(_key_files(credential))
                 verify.load_cert_chain(cert_path, key_path)
-            client = stack.enter_context(httpx.Client(verify=verify, trust_env=False,
-                                                      follow_redirects=False, timeout=budget))
+            # The transport is built after the client certificate is loaded into ``verify``.
+            transport = tunnel_transport(verify, tunnel) if tunnel is not None else None
+            client = stack.enter_context(httpx.Client(verify=verify, trust_env=False, proxy=proxy,
+                                                      transport=transport, follow_redirects=False,
+                                                      timeout=budget))
             r = client.post(base + REVIEW_PATH, content=_REVIEW_BODY,
                             headers={**headers, "Content-Type": "application/json"}, extensions=ext)
             facts["review_status"] = r.status_code

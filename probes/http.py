@@ -128,7 +128,7 @@ def _path_facts(path: str, response: Any, body: bytes, cut: str | None) -> dict:
             "title": _title(body), "body_bytes": len(body), "body_truncated": cut is not None}
 
 
-def _tunnel_transport(verify: object, tunnel: Callable[[], socket.socket]) -> Any:
+def tunnel_transport(verify: object, tunnel: Callable[[], socket.socket]) -> Any:
     """An httpx transport whose every connection is a fresh ``tunnel()`` socket (a SOCKS5
     CONNECT made by probes/socks.py, as Go makes it), on which httpx does TLS and HTTP.
     httpx has no public seam for a network backend: its pool is replaced, and the SOCKS
@@ -220,10 +220,11 @@ class _TunnelBackend:
 
 def probe(ctx: ProbeContext, subject: str, *, url_host: str, port: int, host_header: str,
           sni: str, verify: object, proxy: str | None = None, via: str = "direct",
-          tunnel: Callable[[], socket.socket] | None = None) -> ProbeResult:
+          tunnel: Callable[[], socket.socket] | None = None, scheme: str = "https") -> ProbeResult:
     """``url_host`` is the address dialled (an IP, or the name when a proxy resolves it);
     ``verify`` an ``ssl.SSLContext`` or False for insecure-skip-tls-verify; ``tunnel``, when
-    given, opens each connection (a SOCKS5 tunnel) instead of dialling ``url_host``."""
+    given, opens each connection (a SOCKS5 tunnel) instead of dialling ``url_host``;
+    ``scheme`` "http" for a server URL written http://, which kubectl talks to without TLS."""
     import httpx  # imported here so `kubereach --help` stays fast
 
     started = time.monotonic()
@@ -235,7 +236,7 @@ def probe(ctx: ProbeContext, subject: str, *, url_host: str, port: int, host_hea
     # trust_env=False: the proxy decision is kubectl's (probes/proxy.py), not httpx's.
     # identity: a compressed body would be inflated past MAX_BODY_BYTES before it is cut.
     headers = {"Host": host_header, "Accept": "application/json", "Accept-Encoding": "identity"}
-    transport = _tunnel_transport(verify, tunnel) if tunnel is not None else None
+    transport = tunnel_transport(verify, tunnel) if tunnel is not None else None
     with _Watchdog(budget) as dog, httpx.Client(verify=verify, trust_env=False, proxy=proxy,
                                                  transport=transport, follow_redirects=False) as client:
         for path in PATHS:
@@ -246,7 +247,7 @@ def probe(ctx: ProbeContext, subject: str, *, url_host: str, port: int, host_hea
             response = None
             body, cut = b"", None
             try:
-                with client.stream("GET", f"https://{netloc}:{port}{path}", headers=headers,
+                with client.stream("GET", f"{scheme}://{netloc}:{port}{path}", headers=headers,
                                    timeout=httpx.Timeout(left),
                                    extensions={"sni_hostname": sni, "trace": dog.trace}) as response:
                     body, cut = _read_body(response, ends)
@@ -261,7 +262,7 @@ def probe(ctx: ProbeContext, subject: str, *, url_host: str, port: int, host_hea
             if failure is not None:
                 break
     kube = [p for p, v in paths.items() if v["body"].startswith("kubernetes")]
-    facts = {"paths": paths, "kubernetes": bool(kube), "via": via}
+    facts = {"paths": paths, "kubernetes": bool(kube), "via": via, "scheme": scheme}
     elapsed = time.monotonic() - started
     if kube:
         return ProbeResult("http", subject, Status.OK, elapsed, facts=facts)

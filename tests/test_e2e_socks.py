@@ -118,3 +118,31 @@ def test_https_proxy_is_ignored_for_a_loopback_server(tmp_path, ca, kubectl):
     codes = {f["code"]: f["severity"] for f in doc["findings"]}
     assert codes.get("proxy.ignored_for_loopback") == "info"
     assert codes.get("net.local_tunnel") == "info"
+
+
+
+@pytest.mark.parametrize(("token", "verdict", "found", "status"), [
+    (TOKEN, "reachable", [], "ok"),
+    ("kr-e2e-wrong-token-9f8e7d6c5b4a", "unreachable", ["auth.unauthorized"], "failed"),
+], ids=["accepted", "rejected"])
+def test_check_auth_presents_the_token_through_the_tunnel(tmp_path, ca, kubectl, token, verdict, found, status):
+    # A SOCKS tunnel is the only way in here as far as kubectl is concerned: the credential
+    # check must take it too, and say what the API server made of the token.
+    leaf = pki.make_server_cert(ca, "apiserver", [NAME], [])
+    proc, socks_port = _microsocks()
+    try:
+        with apiserver(tmp_path, leaf, token=TOKEN) as port:
+            kc = _socks_kubeconfig(tmp_path, port, ca.cert_pem, f"socks5://127.0.0.1:{socks_port}")
+            doc = yaml.safe_load(kc.read_text())
+            doc["users"][0]["user"]["token"] = token
+            kc.write_text(yaml.safe_dump(doc))
+            report = kubereach(kc, "--check-auth")
+            agree(kubectl, report, kc, tmp_path)
+    finally:
+        proc.kill()
+        proc.wait(5)
+    assert token not in str(report)
+    assert (report["verdict"], blockers(report)) == (verdict, found), report["findings"]
+    review = next(p for p in report["probes"] if p["probe"] == "auth.review")
+    auth = next(s for s in report["path"] if s["step"] == "auth")
+    assert (review["subject"], review["status"], auth["status"]) == (f"{NAME}:{port} via proxy", status, status)

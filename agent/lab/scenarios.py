@@ -445,6 +445,28 @@ TUNNEL_SCENARIOS: tuple[Scenario, ...] = (
         expect=Expect(kubectl_ok=True, present=frozenset({"proxy.in_path"})),
     ),
     Scenario(
+        name="socks-bastion-check-auth",
+        title="--check-auth through the SOCKS5 bastion",
+        cause=("nothing is wrong: the token is presented through the tunnel kubectl opens, "
+               "the only way the private API server can be reached from the peered VNet"),
+        client="peer",
+        kubeconfig=_private(proxy_url=f"socks5://{A.PROXY_IP}:{A.SOCKS_PORT}"),
+        daemons=(MICROSOCKS,),
+        diagnose_args=("--check-auth",),
+        expect=Expect(kubectl_ok=True, present=frozenset({"proxy.in_path"})),
+    ),
+    Scenario(
+        name="expired-token-via-proxy",
+        title="An expired token, checked through the corporate proxy",
+        cause="the proxy tunnels fine; the API server answers the expired bearer token with 401",
+        client="in",
+        kubeconfig=_private(auth="token-expired"),
+        env={"HTTPS_PROXY": _AUTH_PROXY},
+        diagnose_args=("--check-auth",),
+        expect=Expect(kubectl_ok=False, blockers=frozenset({"auth.unauthorized"}),
+                      present=frozenset({"proxy.in_path"})),
+    ),
+    Scenario(
         name="socks-tunnel-down",
         title="SOCKS5 proxy-url on a local port where no `ssh -D` runs",
         cause="proxy-url is socks5://127.0.0.1:1080 and nothing listens there",

@@ -14,7 +14,7 @@ from agent.rules.common import (
     works_end_to_end,
 )
 from agent.rules.model import Evidence, Hit, Severity, rule
-from probes.base import ProbeResult, Status
+from probes.base import ProbeResult, Status, is_loopback_host
 
 
 def _what_if(obs: Observations) -> tuple[str, list[Evidence]]:
@@ -168,6 +168,8 @@ def hosts_override(obs: Observations) -> Iterator[Hit]:
     system = obs.one("dns.system")
     if system is None or system.facts.get("source") != "hosts" or obs.proxy_used():
         return
+    if is_loopback_host(obs.target.host):
+        return  # localhost's own line: nothing to go stale
     pinned = addresses(system)
     dns_addrs = sorted({a for v in dns_views(obs) if v.ok for a in addresses(v)})
     if dns_addrs and set(dns_addrs) == set(pinned):

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from agent.observations import Observations
 from agent.rules.common import addresses, evidence, works_end_to_end
 from agent.rules.model import Evidence, Hit, Severity, rule
-from probes.base import ProbeResult, is_ip_address
+from probes.base import ProbeResult, is_ip_address, is_loopback_host
 
 
 def _bypass_hint(obs: Observations) -> str:
@@ -134,18 +134,12 @@ def socks_refused(obs: Observations) -> Iterator[Hit]:
               (evidence(r),), fix_args={"proxy": r.subject, "remedy": remedy.format(**names)})
 
 
-def _loopback(host: str) -> bool:
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    return is_ip_address(host) and ipaddress.ip_address(host).is_loopback
-
-
 @rule("proxy.ignored_for_loopback", Severity.INFO, "HTTPS_PROXY is set, but kubectl ignores it for a loopback server",
       "Nothing to do if the local tunnel is how you reach the cluster; to send kubectl through a proxy "
       "anyway, set proxy-url in the kubeconfig.")
 def ignored_for_loopback(obs: Observations) -> Iterator[Hit]:
     d = obs.proxy
-    if d.used or d.source not in ("HTTPS_PROXY", "https_proxy") or not _loopback(obs.target.host):
+    if d.used or d.source not in ("HTTPS_PROXY", "https_proxy") or not is_loopback_host(obs.target.host):
         return
     yield Hit(obs.target.host,
               f"{d.source} is set, but the server is {obs.target.host}: Go never sends a request for "
