@@ -18,6 +18,7 @@ from cryptography import x509
 
 from agent.lab import Lab, LabError, netns
 from agent.lab import addresses as A
+from tests.support.handshake import handshake
 
 
 def _query(lab: Lab, server: str, name: str, client: str = "in") -> dns.message.Message:
@@ -255,27 +256,11 @@ def _learnt_mtu(lab: Lab, key: str, destination: str) -> str:
 
 
 
-def _handshake(kubectl_sized: bool = False) -> str:
-    from probes import tls
-
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    if kubectl_sized:
-        tls.pad_to_kubectl(ctx, A.PRIVATE_FQDN)
-    try:
-        with socket.create_connection((A.API_IP, A.API_PORT), 2) as sock, \
-                ctx.wrap_socket(sock, server_hostname=A.PRIVATE_FQDN):
-            return "ok"
-    except (TimeoutError, OSError):
-        return "stalled"
-
-
 def _teach_api_a_small_mtu(lab: Lab) -> None:
     # A small link whose 'fragmentation needed' gets through: the API server learns MTU 576
     # towards the client and keeps it for minutes, and announces a matching MSS to the client.
     lab.router_exec(["ip", "link", "set", "in", "mtu", "576"])
-    assert lab.call_in("in", _handshake) == "ok"
+    assert lab.call_in("in", handshake) != "stalled"
     assert _learnt_mtu(lab, "api", A.INSIDE_IP) == "576"
     lab.router_exec(["ip", "link", "set", "in", "mtu", "1500"])
 
@@ -296,6 +281,6 @@ def test_black_hole_scenarios_hold_after_a_path_mtu_was_learnt(lab: Lab, name: s
     try:
         _teach_api_a_small_mtu(lab)
         with prepared(lab, by_name(name)):
-            assert lab.call_in("in", lambda: _handshake(kubectl_sized=True)) == "stalled"
+            assert lab.call_in("in", lambda: handshake(kubectl_sized=True)) == "stalled"
     finally:
         lab.reset()
