@@ -16,7 +16,15 @@ from collections.abc import Iterator
 
 from agent.cloud.topology import place
 from agent.observations import Observations
-from agent.rules import acl, cloud_dns, cloud_net, eks, vnet_integration
+from agent.rules import (
+    acl,
+    cloud_dns,
+    cloud_net,
+    eks,
+    vnet_integration,
+    vnet_integration_endpoint,
+    vnet_integration_nsg,
+)
 from agent.rules.cloud_view import (
     RUNNER_NAMES,
     View,
@@ -206,6 +214,8 @@ RULES: tuple[Rule, ...] = (
     *acl.RULES,
     *eks.RULES,
     *vnet_integration.RULES,
+    *vnet_integration_nsg.RULES,
+    *vnet_integration_endpoint.RULES,
     cluster_stopped,
     private_cluster_outside_network,
     hosted_ci_runner,
@@ -227,4 +237,6 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     cluster_stopped.code: ("dns.nxdomain", *_UNREACHED),
     private_cluster_outside_network.code: ("dns.nxdomain", *_UNREACHED),
     **vnet_integration.EXPLAINS,
+    **vnet_integration_nsg.EXPLAINS,
+    **vnet_integration_endpoint.EXPLAINS,
 }
