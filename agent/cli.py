@@ -298,7 +298,7 @@ def _remote(*, cluster_file: str | None, kubeconfig: str | None, context: str | 
         _stderr(f"kubereach: wrote {manifest}. {where}:")
         sys.stdout.write(command + "\n")
     else:
-        header = [f"Save as {file_name}; {where[0].lower() + where[1:]}:", command]
+        header = [f"Save as {file_name}. {where}:", command]
         sys.stdout.write(r.manifest_yaml(doc, header))
     sys.stdout.flush()
     return 0
@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
             _stderr(f"kubereach: error: {_one_line(exc.format_message())}")
             return EXIT_USAGE
         # The last line of defence: never a traceback on a user's screen.
-        _stderr(f"kubereach: internal error ({type(exc).__name__}); please report it with --verbose output")
+        _stderr(f"kubereach: internal error ({type(exc).__name__}); please report it, with `kubereach diagnose --verbose` output where it came from a diagnosis")
         return EXIT_USAGE
     finally:
         if installed:

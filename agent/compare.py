@@ -109,8 +109,23 @@ def load_reports(text: str, where: str) -> list[dict[str, Any]]:
     return reports
 
 
+def _section(report: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """A top-level object of the report, or {} when a hand-edited report has something else."""
+    value = report.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def host_of(report: Mapping[str, Any]) -> str:
     return str((report.get("target") or {}).get("host") or "").lower().rstrip(".")
+
+
+def _service(report: Mapping[str, Any]) -> bool:
+    """A report of the in-cluster service address, as `kubereach in-cluster` labels it."""
+    return (report.get("target") or {}).get("context") == "service"
 
 
 def choose(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]],
@@ -125,9 +140,14 @@ def choose(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]],
         if not pick_a or not pick_b:
             raise CompareInputError(f"--host {host}: not in both files")
         return pick_a[0], pick_b[0]
-    for r in a:
-        if host_of(r) in hosts_b:
-            return r, next(x for x in b if host_of(x) == host_of(r))
+    # The in-cluster service address (10.0.0.1 on every AKS cluster) names no cluster: pair
+    # on it only when neither side has a cluster name to go by.
+    named_a, named_b = [r for r in a if not _service(r)], [r for r in b if not _service(r)]
+    for side_a, side_b in ((named_a, named_b),) if named_a and named_b else ((a, b),):
+        names_b = {host_of(r) for r in side_b}
+        for r in side_a:
+            if host_of(r) in names_b:
+                return r, next(x for x in side_b if host_of(x) == host_of(r))
     names_a = ", ".join(sorted({host_of(r) for r in a}))
     raise CompareInputError(f"the reports are about different API servers ({names_a} vs "
                             f"{', '.join(sorted(hosts_b))}): not one cluster endpoint")
@@ -136,7 +156,7 @@ def choose(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]],
 # ---- what each side saw ----------------------------------------------------------------
 
 def _probes(report: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
-    return [p for p in report.get("probes") or [] if isinstance(p, Mapping) and p.get("probe") == name]
+    return [p for p in _list(report.get("probes")) if isinstance(p, Mapping) and p.get("probe") == name]
 
 
 def _facts(p: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -146,7 +166,7 @@ def _facts(p: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 def _addresses(p: Mapping[str, Any] | None) -> list[str]:
     out = []
-    for a in _facts(p).get("addresses") or []:
+    for a in _list(_facts(p).get("addresses")):
         value = a.get("address") if isinstance(a, Mapping) else a
         if isinstance(value, str):
             out.append(value)
@@ -169,7 +189,7 @@ def _short(addresses: Sequence[str]) -> str:
 def dns_view(report: Mapping[str, Any]) -> str:
     system = next(iter(_probes(report, "dns.system")), None)
     if system is None:
-        proxy = report.get("proxy") or {}
+        proxy = _section(report, "proxy")
         return "not resolved here (the proxy resolves)" if proxy.get("used") else "not looked up"
     facts = _facts(system)
     where = facts.get("nameserver")
@@ -184,7 +204,7 @@ def dns_view(report: Mapping[str, Any]) -> str:
 
 
 def proxy_view(report: Mapping[str, Any]) -> str:
-    proxy = report.get("proxy") or {}
+    proxy = _section(report, "proxy")
     if not proxy.get("used"):
         return "direct (no proxy)"
     return f"via proxy {proxy.get('proxy_url') or '?'} ({proxy.get('source') or 'set'})"
@@ -193,8 +213,8 @@ def proxy_view(report: Mapping[str, Any]) -> str:
 def source_view(report: Mapping[str, Any]) -> str:
     """The host's own addresses (what a firewall or NSG between here and the endpoint sees
     on a private path) and, when known, the public egress IP (what authorized ranges see)."""
-    vantage = report.get("vantage") or {}
-    sources = [str(s) for s in vantage.get("source_ips") or []]
+    vantage = _section(report, "vantage")
+    sources = [str(s) for s in _list(vantage.get("source_ips"))]
     text = f"source {_short(sources)}" if sources else "source unknown"
     egress = next((p for p in _probes(report, "egress") if p.get("status") == "ok"), None)
     if egress and _facts(egress).get("address"):
@@ -233,19 +253,19 @@ def http_view(report: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _first_failed(report: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    for step in report.get("path") or []:
+    for step in _list(report.get("path")):
         if isinstance(step, Mapping) and step.get("status") in ("failed", "error"):
             return step
     return None
 
 
 def _codes(report: Mapping[str, Any]) -> dict[str, str]:
-    return {str(f.get("code")): str(f.get("severity")) for f in report.get("findings") or []
+    return {str(f.get("code")): str(f.get("severity")) for f in _list(report.get("findings"))
             if isinstance(f, Mapping) and f.get("code")}
 
 
 def vantage_line(report: Mapping[str, Any]) -> str:
-    v = report.get("vantage") or {}
+    v = _section(report, "vantage")
     where = str(v.get("hostname") or "?")
     if v.get("pod"):
         bits = [f"pod {v['pod_name']}" if v.get("pod_name") else "a pod",

@@ -125,3 +125,61 @@ def test_compare_is_total_over_odd_but_valid_reports(two_reports):
         result = compare.compare(a, b)
         assert compare.render_text(result)
         assert json.loads(compare.render_json(result))["host"] == HOST
+
+
+_ODD = ("text", 7, 2.5, True, None, [], ["x", 3], {}, {"k": [1]})
+
+
+def _odd_variants(doc):
+    """The report with one field at a time (top level, and one level into each object and
+    into each list's first object) replaced by a value of the wrong type."""
+    for key, value in doc.items():
+        if key in ("schema_version", "tool", "target", "verdict"):
+            continue  # what makes it a report: without them it is refused, tested above
+        for odd in _ODD:
+            yield {**doc, key: odd}
+        inner = value[0] if isinstance(value, list) and value and isinstance(value[0], dict) else value
+        if isinstance(inner, dict):
+            for sub in inner:
+                for odd in _ODD:
+                    changed = {**inner, sub: odd}
+                    yield {**doc, key: [changed, *value[1:]] if isinstance(value, list) else changed}
+
+
+def test_hand_edited_reports_never_crash_compare(two_reports):
+    # Reports travel through CI logs and chat: a field of the wrong type is a diagnosis of
+    # what is there, never "internal error".
+    works, fails = (json.loads(Path(p).read_text()) for p in two_reports)
+    count = 0
+    for odd in _odd_variants(works):
+        for a, b in ((odd, fails), (fails, odd)):
+            result = compare.compare(a, b)
+            assert compare.render_text(result) and json.loads(compare.render_json(result))
+            count += 1
+    assert count > 500
+
+
+def test_reports_of_two_clusters_sharing_the_service_address_are_refused(two_reports, tmp_path, capsys):
+    # Every AKS cluster's pods see the API server as 10.0.0.1: `in-cluster` output from two
+    # clusters shares that, and only that.
+    works, _ = two_reports
+    doc = json.loads(Path(works).read_text())
+
+    def side(name: str, fqdn: str) -> str:
+        named = {**doc, "target": {**doc["target"], "host": fqdn, "context": "private"}}
+        service = {**doc, "target": {**doc["target"], "host": "10.0.0.1", "context": "service"}}
+        path = tmp_path / name
+        path.write_text(json.dumps(named) + "\n" + json.dumps(service) + "\n")
+        return str(path)
+
+    a = side("a.txt", "aks-a-5f3a9c1e.privatelink.westeurope.azmk8s.io")
+    b = side("b.txt", "aks-b-7d2e10aa.privatelink.westeurope.azmk8s.io")
+    code, out, err = _compare(capsys, a, b)
+    assert (code, out) == (2, "")
+    assert "different API servers" in err
+    same = side("c.txt", "aks-a-5f3a9c1e.privatelink.westeurope.azmk8s.io")
+    code, out, _ = _compare(capsys, a, same)
+    assert code == 0 and "aks-a-5f3a9c1e" in out
+    # Asked for by name, the service reports still compare.
+    code, out, _ = _compare(capsys, a, b, "--host", "10.0.0.1")
+    assert code == 0 and "10.0.0.1" in out
