@@ -8,12 +8,13 @@ README's code table.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from agent.observations import Observations
 from agent.rules.catalog import all_explains, all_rules
 from agent.rules.engine import annotate_explained, evaluate
-from agent.rules.model import Finding
+from agent.rules.model import Finding, Severity
 from agent.verdict import Step, walk
 
 
@@ -29,4 +30,17 @@ def judge(obs: Observations) -> Judgement:
     # explains (net.filtered), so the report reads as one explanation.
     findings = annotate_explained(evaluate(all_rules(), obs), all_explains())
     verdict, path = walk(obs)
+    if verdict == "reachable":
+        findings = [_not_blocking(f) for f in findings]
     return Judgement(verdict, tuple(path), tuple(findings))
+
+
+def _not_blocking(finding: Finding) -> Finding:
+    """The walk follows kubectl's path step by step: when every step works, nothing on it
+    blocks kubectl, so a blocker found elsewhere (an address kubectl's dial moves past, a
+    what-if view) is at most a trap. The rules aim to say so themselves; this is the
+    guarantee that a report never says reachable beside a blocker."""
+    if finding.severity is not Severity.BLOCKER:
+        return finding
+    return dataclasses.replace(finding, severity=Severity.WARNING,
+                               detail=f"{finding.detail} It does not stop kubectl now: its path works.")

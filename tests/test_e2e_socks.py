@@ -146,3 +146,24 @@ def test_check_auth_presents_the_token_through_the_tunnel(tmp_path, ca, kubectl,
     review = next(p for p in report["probes"] if p["probe"] == "auth.review")
     auth = next(s for s in report["path"] if s["step"] == "auth")
     assert (review["subject"], review["status"], auth["status"]) == (f"{NAME}:{port} via proxy", status, status)
+
+
+def test_tunnel_up_on_127_0_0_1_but_not_on_ipv6_loopback_is_reachable(tmp_path, ca):
+    # Debian's hosts file gives localhost ::1 and 127.0.0.1; `ssh -L` and `az aks bastion`
+    # often listen on 127.0.0.1 only. Go dials ::1, is refused, and goes on to 127.0.0.1:
+    # kubectl works, so nothing may be reported as a blocker.
+    from agent.planner import Request, diagnose
+
+    (tmp_path / "hosts").write_text("::1 localhost ip6-localhost\n127.0.0.1 localhost\n")
+    leaf = pki.make_server_cert(ca, "apiserver", ["aks-e2e-dns-5f2c1a9b.hcp.westeurope.azmk8s.io"], [])
+    with apiserver(tmp_path, leaf, token=TOKEN) as port:
+        kc = write_kubeconfig(tmp_path / "kc", port, ca.cert_pem)
+        doc = yaml.safe_load(kc.read_text())
+        doc["clusters"][0]["cluster"]["server"] = f"https://localhost:{port}"
+        kc.write_text(yaml.safe_dump(doc))
+        report = diagnose(Request(kubeconfig=str(kc), timeout_s=2, hosts_path=str(tmp_path / "hosts"),
+                                  cloud={"discover": "off"}), env={"PATH": "/usr/bin:/bin"}).report
+    assert report.verdict == "reachable"
+    assert [f.code for f in report.findings if f.severity.value == "blocker"] == []
+    tcp = {p.subject: p.status.value for p in report.probes if p.probe == "tcp"}
+    assert tcp == {f"[::1]:{port}": "failed", f"127.0.0.1:{port}": "ok"}

@@ -128,7 +128,10 @@ def tunnel_down(obs: Observations) -> Iterator[Hit]:
     name = local_tunnel_name(obs)
     if name is None or obs.proxy_used():
         return
-    for r in on_path(obs, "tcp"):
+    tcp = on_path(obs, "tcp")
+    if any(r.ok for r in tcp):
+        return  # it listens on another local address (127.0.0.1, not ::1): kubectl's dial gets there
+    for r in tcp:
         if r.kind == "tcp.refused":
             yield Hit(r.subject,
                       f"The kubeconfig's server is {obs.target.server} with tls-server-name {name}: a local "

@@ -248,3 +248,23 @@ def test_a_silent_nameserver_says_how_long_kubectl_waits_for_it():
     found = [f for f in evaluate(all_rules(), o) if f.code == "dns.resolver_unreachable"]
     assert [f.severity for f in found] == [Severity.WARNING]
     assert "kubectl waits 4 s for silent ones before one answers" in found[0].detail
+
+
+def test_a_reachable_report_never_carries_a_blocker(monkeypatch):
+    # Whatever a rule gets wrong, a walk along a working path turns its blocker into a
+    # warning that says so; on a broken path the blocker stays.
+    from agent import judge as judge_module
+    from agent.rules.model import Hit, rule
+
+    @rule("test.always_blocks", Severity.BLOCKER, "A rule that always blocks", "Nothing.")
+    def always(o):
+        yield Hit("somewhere", "Something looked wrong.")
+
+    monkeypatch.setattr(judge_module, "all_rules", lambda: (always,))
+    works = judge_module.judge(b.obs(b.dns(addrs=["10.1.0.4"]), *b.working("10.1.0.4")))
+    assert works.verdict == "reachable"
+    assert [(f.code, f.severity) for f in works.findings] == [("test.always_blocks", Severity.WARNING)]
+    assert works.findings[0].detail.endswith("It does not stop kubectl now: its path works.")
+    broken = judge_module.judge(b.obs(b.dns(addrs=[], kind="dns.nxdomain")))
+    assert broken.verdict == "unreachable"
+    assert [(f.code, f.severity) for f in broken.findings] == [("test.always_blocks", Severity.BLOCKER)]
