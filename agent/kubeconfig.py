@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from agent import inputs, redact
 from agent.errors import KubeconfigError, UsageError
@@ -171,6 +171,16 @@ def _named(doc: Mapping[str, Any], key: str, item: str, path: Path) -> dict[str,
     return out
 
 
+def _go_hostname(netloc: str) -> str:
+    """The host as Go's url.Hostname() gives it: case kept (Go never proxies exactly
+    'localhost', so 'LOCALHOST' goes through HTTPS_PROXY) and an IPv6 zone unescaped
+    ('[fe80::1%25eth0]' -> 'fe80::1%eth0'). urlsplit's ``hostname`` lower-cases."""
+    hostport = netloc.rpartition("@")[2]
+    if hostport.startswith("[") and "]" in hostport:
+        return unquote(hostport[1:hostport.index("]")])
+    return hostport.rpartition(":")[0] if ":" in hostport else hostport
+
+
 def normalise_server(server: str) -> tuple[str, str, int, str]:
     """-> (url without userinfo, host, port, scheme). Like client-go, a bare host means https."""
     raw = server.strip()
@@ -184,7 +194,7 @@ def normalise_server(server: str) -> tuple[str, str, int, str]:
         raise UsageError(f"server URL {shown!r} is malformed") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise UsageError(f"server URL {shown!r} is malformed: want https://HOST[:PORT]")
-    host = parts.hostname
+    host = _go_hostname(parts.netloc)
     # An explicit port 0 stays 0: kubectl dials it (and gets "connection refused").
     port = port if port is not None else (443 if parts.scheme == "https" else 80)
     netloc = f"[{host}]" if ":" in host else host

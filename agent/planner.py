@@ -45,7 +45,15 @@ from agent.runner import Runner
 from agent.target import Target
 from probes import auth, credentials, dns, proxy, route, socks, tcp, tls, vantage
 from probes import http as http_probe
-from probes.base import ProbeContext, ProbeResult, Status, endpoint, endpoint_address, is_ip_address
+from probes.base import (
+    ProbeContext,
+    ProbeResult,
+    Status,
+    endpoint,
+    endpoint_address,
+    is_ip_address,
+    is_loopback_host,
+)
 from probes.ci import detect_ci
 
 
@@ -399,7 +407,8 @@ def diagnose(request: Request, *, env: Mapping[str, str],
 
     runner.submit((Stage.DNS, View.SYSTEM), "dns.system", target.host,
                   lambda: dns.system_view(ctx, target.host), then=plan.on_view)
-    if not is_ip_address(target.host):
+    # localhost names are never the DNS's business (RFC 6761): no what-if views for them.
+    if not is_ip_address(target.host) and not is_loopback_host(target.host):
         conf = dns.read_resolv_conf(request.resolv_conf_path)
         for i, server in enumerate(conf.nameservers):
             runner.submit((Stage.DNS, View.NAMESERVER, i), "dns.nameserver", server,

@@ -47,7 +47,10 @@ class Target:
 
     @property
     def sni(self) -> str:
-        return self.tls_server_name or self.host
+        """The name TLS sends and verifies. Go drops one trailing dot of a rooted name
+        (crypto/tls hostnameInSNI); OpenSSL would refuse the certificate for it."""
+        name = self.tls_server_name or self.host
+        return name[:-1] if name.endswith(".") and not name.endswith("..") else name
 
     def public_view(self) -> dict[str, object]:
         """The target as reports show it: no CA bytes, no secrets."""

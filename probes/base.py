@@ -133,7 +133,8 @@ def is_ip_address(value: object) -> bool:
 def is_loopback_host(host: str) -> bool:
     """``localhost`` or a loopback address: a server on this machine (a local tunnel, a
     `kubectl proxy`)."""
-    if host.lower().rstrip(".") == "localhost":
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
         return True
     return is_ip_address(host) and ipaddress.ip_address(host).is_loopback
 

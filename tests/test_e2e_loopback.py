@@ -40,7 +40,9 @@ def kubereach(kubeconfig, *extra, env=None):
     proc = subprocess.run([sys.executable, "-m", "agent", "diagnose", "--kubeconfig", str(kubeconfig),
                            "--format", "json", "--timeout", "2", *extra],
                           capture_output=True, text=True, timeout=60, cwd=REPO,
-                          env={"PATH": "/usr/bin:/bin", "KUBEREACH_DMI_DIR": "/nonexistent", **(env or {})})
+                          env={"PATH": "/usr/bin:/bin", "KUBEREACH_DMI_DIR": "/nonexistent",
+                               "KUBEREACH_RESOLV_CONF": str(REPO / "tests" / "support" / "resolv.loopback.conf"),
+                               **(env or {})})
     assert TOKEN not in proc.stdout + proc.stderr
     assert proc.returncode in (0, 1), proc.stderr
     doc = json.loads(proc.stdout)
@@ -134,3 +136,15 @@ def test_insecure_flag_next_to_a_ca_is_refused_by_kubectl(tmp_path, ca, kubectl)
         doc = kubereach(kc)
         agree(kubectl, doc, kc, tmp_path)
     assert blockers(doc) == ["kubeconfig.invalid"]
+
+
+def test_rooted_tls_server_name_verifies_as_in_kubectl(tmp_path, ca, kubectl):
+    # A trailing dot (a rooted name) is dropped for SNI and verification by Go; OpenSSL
+    # would call the certificate's name a mismatch.
+    leaf = pki.make_server_cert(ca, "apiserver", [HOST], [])
+    with apiserver(tmp_path, leaf, token=TOKEN) as port:
+        kc = write_kubeconfig(tmp_path / "kc", port, ca.cert_pem, **{"tls-server-name": HOST + "."})
+        doc = kubereach(kc)
+        agree(kubectl, doc, kc, tmp_path)
+    assert doc["verdict"] == "reachable", doc["findings"]
+    assert blockers(doc) == []

@@ -167,3 +167,23 @@ def test_tunnel_up_on_127_0_0_1_but_not_on_ipv6_loopback_is_reachable(tmp_path, 
     assert [f.code for f in report.findings if f.severity.value == "blocker"] == []
     tcp = {p.subject: p.status.value for p in report.probes if p.probe == "tcp"}
     assert tcp == {f"[::1]:{port}": "failed", f"127.0.0.1:{port}": "ok"}
+
+
+def test_https_proxy_is_used_for_localhost_in_capitals(tmp_path, ca, kubectl):
+    # Go skips the proxy for exactly "localhost": "LOCALHOST" goes to HTTPS_PROXY, here a
+    # dead one, and kubectl fails.
+    leaf = pki.make_server_cert(ca, "apiserver", ["aks-e2e-dns-5f2c1a9b.hcp.westeurope.azmk8s.io"], [])
+    with apiserver(tmp_path, leaf, token=TOKEN) as port:
+        kc = write_kubeconfig(tmp_path / "kc", port, ca.cert_pem)
+        doc = yaml.safe_load(kc.read_text())
+        doc["clusters"][0]["cluster"]["server"] = f"https://LOCALHOST:{port}"
+        kc.write_text(yaml.safe_dump(doc))
+        dead_proxy = f"http://127.0.0.1:{closed_port()}"
+        report = kubereach(kc, env={"HTTPS_PROXY": dead_proxy})
+        failed = subprocess.run([kubectl, "--kubeconfig", str(kc), "get", "--raw", "/version",
+                                 "--request-timeout=5s"], capture_output=True, timeout=30,
+                                env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "HTTPS_PROXY": dead_proxy})
+    assert failed.returncode != 0
+    assert report["verdict"] == "unreachable"
+    assert report["proxy"]["used"] is True
+    assert "proxy.ignored_for_loopback" not in {f["code"] for f in report["findings"]}

@@ -169,7 +169,9 @@ def test_colour_only_on_a_terminal_unless_forced() -> None:
 
 def _cli(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess:
     base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO),
-            "KUBEREACH_DMI_DIR": "/nonexistent", "HOME": "/nonexistent"}
+            "KUBEREACH_DMI_DIR": "/nonexistent", "HOME": "/nonexistent",
+            # Made-up names must not reach the machine's resolver.
+            "KUBEREACH_RESOLV_CONF": str(REPO / "tests" / "support" / "resolv.loopback.conf")}
     return subprocess.run([sys.executable, "-m", "agent", "diagnose", "--timeout", "1", *args],
                           capture_output=True, text=True, timeout=60, cwd=cwd, env={**base, **(env or {})})
 

@@ -111,3 +111,26 @@ def test_http_server_is_read_as_plain_http_on_port_80(tmp_path):
 def test_http_server_from_the_command_line_too():
     loaded = load(kubeconfig=None, context=None, server="http://127.0.0.1:8080", env={"HOME": "/nonexistent"})
     assert (loaded.target.scheme, loaded.target.port, loaded.problems) == ("http", 8080, ())
+
+
+@pytest.mark.parametrize(("server", "host"), [
+    ("https://LOCALHOST:8443", "LOCALHOST"),  # case kept: Go proxies anything but exactly 'localhost'
+    ("https://[::1%25lo]:1", "::1%lo"),  # the zone unescaped, as url.Hostname() gives it
+    ("https://u:p@Api.Example.com.:443/x", "Api.Example.com."),
+    ("https://[fe80::1]", "fe80::1"),
+])
+def test_server_host_is_read_as_go_reads_it(server, host):
+    from agent.kubeconfig import normalise_server
+
+    assert normalise_server(server)[1] == host
+
+
+@pytest.mark.parametrize(("host", "tls_server_name", "sni"), [
+    ("api.example.com.", None, "api.example.com"),
+    ("127.0.0.1", "aks-1.hcp.eastus.azmk8s.io.", "aks-1.hcp.eastus.azmk8s.io"),
+    ("api.example.com", None, "api.example.com"),
+])
+def test_sni_drops_one_trailing_dot_as_go_does(host, tls_server_name, sni):
+    from agent.target import Target
+
+    assert Target("https://x", host, 443, tls_server_name=tls_server_name).sni == sni
