@@ -149,22 +149,46 @@ def assemble(inputs: CloudInputs, found: Found, env: Mapping[str, str]) -> Cloud
     if inputs.discover == "azure" and found.instance is None:
         why = found.imds_error or "IMDS did not answer before the deadline"
         raise InventoryError(f"--discover azure: {why} (is this an Azure VM?)")
+    notes = list(found.notes)
     cluster = inputs.cluster
     if cluster is None and found.cluster_doc is not None:
-        cluster = _parse_cluster_doc(found.cluster_doc, "the discovered cluster")
+        try:
+            cluster = _parse_cluster_doc(found.cluster_doc, "the discovered cluster")
+        except InventoryError as exc:
+            notes.append(f"the discovered cluster was left out ({exc})")
     egress = inputs.egress or found.egress
     if egress is None and found.instance is not None and found.instance.public_ips:
         egress = EgressIp(found.instance.public_ips[0], SOURCE_IMDS)
     return CloudContext(
         cluster=cluster,
-        inventory=_parse([*inputs.documents, *found.documents]),
+        inventory=_with_discovered(list(inputs.documents), list(found.documents), notes),
         user_ranges=inputs.user_ranges,
         egress=egress,
         instance=found.instance,
         ci=detect_ci(env),
         azure_dns_ip=inputs.azure_dns_ip,
-        notes=tuple(found.notes),
+        notes=tuple(notes),
     )
+
+
+def _with_discovered(given: list[tuple[str, Any]], discovered: list[tuple[str, Any]],
+                     notes: list[str]) -> Inventory:
+    """The inventory of the user's files (already checked) and what discovery read. ARM
+    may return a resource this reader cannot take: it is left out with a note, never the
+    whole diagnosis (the user's own files stay strict: they are refused up front)."""
+    try:
+        return _parse([*given, *discovered])
+    except InventoryError:
+        pass
+    kept = list(given)
+    for doc in discovered:
+        try:
+            _parse([*kept, doc])
+        except InventoryError as exc:
+            notes.append(f"a discovered resource was left out ({exc})")
+            continue
+        kept.append(doc)
+    return _parse(kept)
 
 
 def load_cloud_context(*, env: Mapping[str, str] | None = None, timeout_s: float = 5.0,

@@ -154,3 +154,22 @@ def test_cluster_file_with_a_wrong_field_type_is_exit_2_in_one_line(tmp_path, ca
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert f"--cluster {cluster}: AKS cluster aks1: privateDNSZone is a number, not a string" in err
+
+
+def test_a_discovered_resource_the_reader_cannot_take_is_left_out_with_a_note(fixture_json):
+    # ARM discovery runs under --discover auto on any Azure VM: one odd resource there must
+    # cost that resource, not the whole diagnosis (an --inventory file stays strict, above).
+    from agent.cloud.context import assemble, read_inputs
+    from agent.cloud.discovery import Found
+
+    good = fixture_json("azure_vnet_get_no-peerings_2024-07-01_spec-example.json")
+    odd = json.loads(json.dumps(good))
+    odd["name"] = "odd-vnet"
+    odd["id"] = odd["id"].replace("test-vnet", "odd-vnet")
+    del odd["properties"]["addressSpace"]
+    found = Found(documents=[("ARM virtualNetworks", good), ("ARM virtualNetworks", odd)],
+                  cluster_doc={"kind": "not a cluster"})
+    ctx = assemble(read_inputs(discover="off", env={}), found, env={})
+    assert [v.name for v in ctx.inventory.vnets] == ["test-vnet"]
+    assert any("odd-vnet" in n and "left out" in n for n in ctx.notes), ctx.notes
+    assert any("the discovered cluster was left out" in n for n in ctx.notes), ctx.notes
