@@ -315,10 +315,10 @@ class _Plan:
 
 def _tunnel_opener(decision: proxy.ProxyDecision) -> Callable[..., tuple[ProbeResult, Any]]:
     """The tunnel kubectl opens for this proxy URL's scheme: a SOCKS5 CONNECT by name for
-    socks5://, an HTTP CONNECT otherwise (http://, https://; anything else is reported
+    socks5:// (and socks5h://, which Go's transport takes from HTTPS_PROXY), an HTTP CONNECT otherwise (http://, https://; anything else is reported
     by proxy.connect as not probed)."""
     scheme = (decision.url or "").split("://", 1)[0].lower()
-    return socks.connect if scheme == "socks5" else proxy.connect
+    return socks.connect if scheme in ("socks5", "socks5h") else proxy.connect
 
 
 def kubectl_dials(results: Sequence[ProbeResult], decision: proxy.ProxyDecision) -> tuple[str, ...]:
@@ -419,8 +419,15 @@ def diagnose(request: Request, *, env: Mapping[str, str],
                           lambda r=res: dns.single_view(ctx, target.host, r.server, probe="dns.resolver",
                                                         label=r.label),
                           then=plan.on_view)
-    if decision.used:
+    if decision.used and proxy.parse_proxy_url(decision.url or "") == decision.url:
         plan.via_proxy(decision)
+    elif decision.used:
+        # Only a kubeconfig proxy-url gets here (an environment value that does not parse is
+        # ignored, as Go ignores it): kubectl refuses the kubeconfig, and so no tunnel is tried.
+        runner.add((Stage.PROXY, Step.TCP), ProbeResult(
+            "proxy.connect", decision.redacted or "", Status.SKIPPED, 0.0, facts={"kubectl_refuses": True},
+            reason="the proxy URL does not parse (a password with an unescaped '/', '#' or '@'?): "
+                   "kubectl refuses it; percent-encode the password"))
 
     runner.wait()
     results = runner.results()

@@ -3,6 +3,7 @@ server (microsocks) and the real kubectl as judge."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -187,3 +188,18 @@ def test_https_proxy_is_used_for_localhost_in_capitals(tmp_path, ca, kubectl):
     assert report["verdict"] == "unreachable"
     assert report["proxy"]["used"] is True
     assert "proxy.ignored_for_loopback" not in {f["code"] for f in report["findings"]}
+
+
+def test_proxy_url_with_an_unescaped_slash_in_the_password_is_not_probed(tmp_path, ca, kubectl):
+    # As people paste them: the '/' ends the authority, so the URL has no valid port.
+    # kubectl refuses the kubeconfig; no tunnel is tried and no probe crashes.
+    password = "Pa/ss-7f3e"
+    kc = write_kubeconfig(tmp_path / "kc", closed_port(), ca.cert_pem,
+                          **{"proxy-url": f"http://kreach:{password}@127.0.0.1:{closed_port()}"})
+    doc = kubereach(kc)
+    agree(kubectl, doc, kc, tmp_path)
+    assert password not in json.dumps(doc) and "Pa" not in doc["target"]["proxy_url"]
+    assert blockers(doc) == ["kubeconfig.invalid"]
+    connect = next(p for p in doc["probes"] if p["probe"] == "proxy.connect")
+    assert connect["status"] == "skipped" and "does not parse" in connect["reason"]
+    assert "check.incomplete" not in {f["code"] for f in doc["findings"]}

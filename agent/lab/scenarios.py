@@ -445,6 +445,17 @@ TUNNEL_SCENARIOS: tuple[Scenario, ...] = (
         expect=Expect(kubectl_ok=True, present=frozenset({"proxy.in_path"})),
     ),
     Scenario(
+        name="socks5h-from-env",
+        title="HTTPS_PROXY=socks5h:// to the bastion's SOCKS server",
+        cause=("nothing is wrong: Go's transport takes a socks5h proxy from the environment "
+               "(a kubeconfig proxy-url may not say socks5h) and sends it the name"),
+        client="peer",
+        kubeconfig=_private(),
+        env={"HTTPS_PROXY": f"socks5h://{A.PROXY_IP}:{A.SOCKS_PORT}"},
+        daemons=(MICROSOCKS,),
+        expect=Expect(kubectl_ok=True, present=frozenset({"proxy.in_path"})),
+    ),
+    Scenario(
         name="socks-bastion-check-auth",
         title="--check-auth through the SOCKS5 bastion",
         cause=("nothing is wrong: the token is presented through the tunnel kubectl opens, "

@@ -18,6 +18,8 @@ def incomplete(obs: Observations) -> Iterator[Hit]:
     for r in obs.results:
         if r.probe not in _PATH_PROBES or r.status not in (Status.ERROR, Status.SKIPPED):
             continue
+        if r.facts.get("kubectl_refuses"):
+            continue  # kubectl stops at the kubeconfig first: kubeconfig.invalid says why
         if r.probe in ("tcp", "tls", "http") and not (r.facts.get("kubectl_path") or r.facts.get("via") == "proxy"):
             continue
         yield Hit(f"{r.probe} {r.subject}", f"{r.probe} for {r.subject}: {r.reason or r.status.value}.",

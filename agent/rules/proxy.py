@@ -24,7 +24,7 @@ def _bypass_hint(obs: Observations) -> str:
 
 
 def _socks_port_closed(r: ProbeResult) -> bool:
-    return r.facts.get("scheme") == "socks5" and r.kind == "proxy.unreachable" \
+    return r.facts.get("scheme") in ("socks5", "socks5h") and r.kind == "proxy.unreachable" \
         and r.facts.get("tcp_kind") == "tcp.refused"
 
 
