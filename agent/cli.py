@@ -364,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt, _Interrupted):
+        _stop_plugins()
         _stderr("kubereach: interrupted")
         return 130
     except KubereachError as exc:
@@ -381,6 +382,13 @@ def main(argv: list[str] | None = None) -> int:
         if installed:
             signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
     return code if isinstance(code, int) else 0
+
+
+def _stop_plugins() -> None:
+    # Only when --check-auth ran one: importing probes.credentials costs nothing then.
+    credentials = sys.modules.get("probes.credentials")
+    if credentials is not None:
+        credentials.stop_running_plugins()
 
 
 def entry() -> None:

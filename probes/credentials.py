@@ -222,6 +222,20 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+# Plugins run in their own session (a device-code login must not get the terminal's
+# Ctrl-C first), so nothing ends them with kubereach: an interrupt stops them here.
+_running: set[subprocess.Popen[bytes]] = set()
+_running_lock = threading.Lock()
+
+
+def stop_running_plugins() -> None:
+    """Kill every plugin still running (kubereach is being interrupted)."""
+    with _running_lock:
+        procs = list(_running)
+    for proc in procs:
+        _kill_group(proc)
+
+
 def _reader(stream: Any, sink: bytearray, echo: Callable[[str], None] | None) -> threading.Thread:
     def run() -> None:
         for line in iter(stream.readline, b""):
@@ -262,6 +276,8 @@ def run_exec(ctx: ProbeContext, spec: ExecSpec, *, cluster: ClusterInfo | None, 
         return ProbeResult("auth.exec", name, Status.FAILED, time.monotonic() - started, facts=facts,
                            failure=Failure("auth.exec_failed",
                                            f"{name} could not be started: {exc.strerror or type(exc).__name__}")), None
+    with _running_lock:
+        _running.add(proc)
     out, err = bytearray(), bytearray()
     shown = (lambda line: echo(scrub_output(line, known))) if (echo and is_interactive) else None
     readers = [_reader(proc.stdout, out, None), _reader(proc.stderr, err, shown)]
@@ -272,6 +288,9 @@ def run_exec(ctx: ProbeContext, spec: ExecSpec, *, cluster: ClusterInfo | None, 
         timed_out = True
         _kill_group(proc)
         proc.wait()
+    finally:
+        with _running_lock:
+            _running.discard(proc)
     for t in readers:
         t.join(1.0)
     for stream in (proc.stdout, proc.stderr):

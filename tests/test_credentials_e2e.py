@@ -277,3 +277,37 @@ def test_planted_credentials_appear_in_no_output(tmp_path, ca, leaf, fmt):
     for text in texts:
         assert TOKEN not in text
         assert SPN_SECRET not in text
+
+
+def test_ctrl_c_stops_a_plugin_that_is_still_waiting(tmp_path, ca, leaf):
+    # The plugin runs in a session of its own (the terminal's Ctrl-C must not reach it
+    # first); kubereach's interrupt must end it, not leave it polling for a sign-in.
+    import os
+    import signal
+
+    plugin = plugins.device_code_plugin(tmp_path, wait_s=30.5)
+    with apiserver(tmp_path, leaf, token=TOKEN) as port:
+        kc = kubeconfig(tmp_path / "kc", port, ca.cert_pem,
+                        exec_user(plugin, ["get-token", "--login", "devicecode", "--server-id", "x"]))
+        proc = subprocess.Popen([sys.executable, "-m", "agent", "diagnose", "--kubeconfig", str(kc),
+                                 "--timeout", "20", "--check-auth"], cwd=REPO, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**BASE_ENV, "HOME": str(tmp_path)})
+
+        def plugin_pids() -> list[int]:
+            found = subprocess.run(["pgrep", "-f", str(plugin)], capture_output=True, text=True).stdout
+            return [int(p) for p in found.split()]
+
+        ends = time.monotonic() + 10
+        while not plugin_pids() and time.monotonic() < ends:
+            time.sleep(0.05)
+        started = plugin_pids()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+        time.sleep(0.2)
+        left = plugin_pids()
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+    assert started, "the plugin never started"
+    assert (proc.returncode, err.strip()) == (130, "kubereach: interrupted")
+    assert left == []
