@@ -33,12 +33,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probes.base import Failure, ProbeContext, ProbeResult, Status
-from probes.http import tunnel_transport
+from probes.http import BodyTooLarge, cap_body, tunnel_transport
 
 REVIEW_PATH = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
 _REVIEW_BODY = json.dumps({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}).encode()
 MAX_OUTPUT_BYTES = 256 * 1024  # an ExecCredential is a few kB; a plugin may print much more
 _STDERR_SHOWN = 600
+_MAX_BODY = 64 * 1024  # a SelfSubjectReview, a Status or a version document is under 2 kB
 
 
 class Credential:
@@ -419,7 +420,8 @@ def review(ctx: ProbeContext, subject: str, credential: Credential, *, url_host:
             transport = tunnel_transport(verify, tunnel) if tunnel is not None else None
             client = stack.enter_context(httpx.Client(verify=verify, trust_env=False, proxy=proxy,
                                                       transport=transport, follow_redirects=False,
-                                                      timeout=budget))
+                                                      timeout=budget,
+                                                      event_hooks={"response": [cap_body(_MAX_BODY)]}))
             r = client.post(base + REVIEW_PATH, content=_REVIEW_BODY,
                             headers={**headers, "Content-Type": "application/json"}, extensions=ext)
             facts["review_status"] = r.status_code
@@ -431,7 +433,7 @@ def review(ctx: ProbeContext, subject: str, credential: Credential, *, url_host:
                 left = max(0.05, budget - (time.monotonic() - started))
                 fallback = client.get(base + "/version", headers=headers, extensions=ext, timeout=left)
                 facts["version_status"] = fallback.status_code
-    except (httpx.HTTPError, ssl.SSLError, OSError, ValueError) as exc:
+    except (httpx.HTTPError, ssl.SSLError, OSError, ValueError, BodyTooLarge) as exc:
         detail = scrub_output(str(exc) or type(exc).__name__, known)[:200]
         return ProbeResult("auth.review", subject, Status.FAILED, time.monotonic() - started, facts=facts,
                            failure=Failure("auth.error", f"the authenticated request failed: {detail}"))

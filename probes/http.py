@@ -128,6 +128,40 @@ def _path_facts(path: str, response: Any, body: bytes, cut: str | None) -> dict:
             "title": _title(body), "body_bytes": len(body), "body_truncated": cut is not None}
 
 
+class BodyTooLarge(Exception):
+    """A response body past the reader's cap: a hostile or broken server, never a real
+    answer to these requests."""
+
+
+def cap_body(limit: int) -> Callable[[Any], None]:
+    """An httpx response hook: the body may be read (``.content``, ``.json()``) up to
+    ``limit`` bytes; past that reading raises BodyTooLarge, an endless body included."""
+    import httpx
+
+    class _Capped(httpx.SyncByteStream):
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def __iter__(self) -> Any:
+            seen = 0
+            for chunk in self.inner:
+                seen += len(chunk)
+                if seen > limit:
+                    raise BodyTooLarge(f"the response body passed {limit // 1024} kB")
+                yield chunk
+
+        def close(self) -> None:
+            self.inner.close()
+
+    def hook(response: Any) -> None:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise BodyTooLarge(f"the response announces {int(declared) // 1024} kB, over {limit // 1024} kB")
+        response.stream = _Capped(response.stream)
+
+    return hook
+
+
 def tunnel_transport(verify: object, tunnel: Callable[[], socket.socket]) -> Any:
     """An httpx transport whose every connection is a fresh ``tunnel()`` socket (a SOCKS5
     CONNECT made by probes/socks.py, as Go makes it), on which httpx does TLS and HTTP.

@@ -303,7 +303,7 @@ def test_ctrl_c_stops_a_plugin_that_is_still_waiting(tmp_path, ca, leaf):
             time.sleep(0.05)
         started = plugin_pids()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
+        _, err = proc.communicate(timeout=10)
         time.sleep(0.2)
         left = plugin_pids()
         for pid in left:

@@ -102,3 +102,20 @@ def test_wrong_id_dns_answers_end_with_a_finding(tmp_path, ca):
                          KUBEREACH_HOSTS_FILE=str(tmp_path / "hosts"), KUBEREACH_TEST_RESOLV_PORTS="1")
     assert doc["verdict"] == "unreachable"
     assert "dns.id_mismatch" in _codes(doc)
+
+
+@pytest.mark.parametrize("behaviour", [hostile.http_endless_body, hostile.http_huge_length],
+                         ids=["endless", "huge-length"])
+def test_an_egress_ip_service_with_an_endless_body_is_cut(tmp_path, ca, behaviour):
+    # The egress-IP answer is a line; unbounded, this body took 0.9 to 2.4 GB.
+    kc = _kubeconfig(tmp_path / "kc", "https://127.0.0.1:9", ca.cert_pem, **{"tls-server-name": HOST})
+    with hostile.serve(behaviour) as port:
+        proc = subprocess.run([sys.executable, "-m", "agent", "diagnose", "--kubeconfig", str(kc),
+                               "--format", "json", "--timeout", "4", "--egress-ip-url", f"http://127.0.0.1:{port}/"],
+                              capture_output=True, timeout=60, cwd=REPO,
+                              env={"PATH": "/usr/bin:/bin", "KUBEREACH_DMI_DIR": "/nonexistent"})
+    assert proc.returncode == 1, proc.stderr.decode()
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 400 * 1024
+    egress = next(p for p in json.loads(proc.stdout)["probes"] if p["probe"] == "egress")
+    assert egress["status"] == "failed", egress
+    assert "kB" in json.dumps(egress), egress

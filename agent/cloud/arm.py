@@ -19,6 +19,7 @@ import httpx
 from agent.cloud.cluster import NotAClusterError, parse_cluster
 from agent.cloud.fields import parse_id, pick
 from agent.cloud.imds import AccessToken
+from probes.http import BodyTooLarge
 
 ARM_URL = "https://management.azure.com"
 AKS_API = "2024-09-01"
@@ -67,6 +68,8 @@ class Arm:
                            f"{timeout_s:g} s") from None
         except httpx.HTTPError as exc:
             raise ArmError(f"ARM GET {_path(path_and_query)}: {type(exc).__name__}") from None
+        except BodyTooLarge as exc:
+            raise ArmError(f"ARM GET {_path(path_and_query)}: {exc}") from None
         if response.status_code != 200:
             raise ArmError(f"ARM GET {_path(path_and_query)}: HTTP {response.status_code}"
                            f"{_error_code(response)}")

@@ -24,6 +24,7 @@ from agent.cloud.cluster import AKS, ClusterFacts
 from agent.cloud.egress import SOURCE_URL, EgressError, EgressIp, fetch_egress_ip
 from agent.cloud.imds import PROBE_TIMEOUT_S, ImdsError, Instance, read_instance, read_token
 from probes.base import Failure, ProbeContext, ProbeResult, Status
+from probes.http import cap_body
 
 IMDS, ARM, EGRESS = "cloud.imds", "cloud.arm", "egress"
 
@@ -41,9 +42,15 @@ class Found:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
+# IMDS and the egress service answer a few hundred bytes; an ARM list page of a big
+# subscription can reach megabytes. Past these a server is broken or hostile.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
 def _client(transport: httpx.BaseTransport | None, proxy: str | None = None) -> httpx.Client:
     # trust_env=False: the proxy kubereach decided is passed explicitly, never read again.
-    return httpx.Client(transport=transport, trust_env=False, proxy=proxy)
+    return httpx.Client(transport=transport, trust_env=False, proxy=proxy,
+                        event_hooks={"response": [cap_body(MAX_BODY_BYTES)]})
 
 
 def imds_probe(ctx: ProbeContext, found: Found, *, url: str, mode: str,

@@ -17,6 +17,7 @@ import httpx
 
 from agent.target import redact_url
 from probes.base import valid_ip
+from probes.http import BodyTooLarge
 
 SOURCE_OPTION = "--egress-ip"
 SOURCE_URL = "--egress-ip-url"
@@ -74,6 +75,8 @@ def fetch_egress_ip(client: httpx.Client, url: str, timeout_s: float) -> str:
         raise EgressError(f"{shown} did not answer within {timeout_s:g} s") from None
     except httpx.HTTPError as exc:
         raise EgressError(f"{shown}: {type(exc).__name__}") from None
+    except BodyTooLarge as exc:
+        raise EgressError(f"{shown}: {exc}") from None
     if response.status_code != 200:
         raise EgressError(f"{shown} answered HTTP {response.status_code}")
     address = parse_ip_answer(response.text[:200])

@@ -20,6 +20,7 @@ import httpx
 
 from agent.cloud.fields import pick
 from probes.base import is_ip_address
+from probes.http import BodyTooLarge
 
 IMDS_URL = "http://169.254.169.254"
 INSTANCE_API_VERSION = "2021-02-01"
@@ -103,6 +104,8 @@ def _get(
         raise ImdsError(f"IMDS at {base_url} did not answer within {timeout_s:g} s") from None
     except httpx.HTTPError as exc:
         raise ImdsError(f"IMDS at {base_url}: {type(exc).__name__}") from None
+    except BodyTooLarge as exc:
+        raise ImdsError(f"IMDS at {base_url}: {exc}") from None
     return response
 
 
