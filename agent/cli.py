@@ -56,7 +56,7 @@ def diagnose(
     server: Annotated[str | None, typer.Option(help="API server URL; overrides the kubeconfig's.")] = None,
     resolver: Annotated[list[str] | None, typer.Option(help="Extra resolver to compare, [LABEL=]IP[:PORT]; repeatable.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds each probe may take.")] = 5.0,
-    deadline: Annotated[float | None, typer.Option(help="Seconds the whole diagnosis may take (default: --timeout).")] = None,
+    deadline: Annotated[float | None, typer.Option(help="Seconds the whole diagnosis may take (default: --timeout; twice it with --check-auth, the plugin then the request).")] = None,
     request_timeout: Annotated[str | None, typer.Option(help="The --request-timeout your kubectl commands use (8s, 1m, bare seconds; default none): the verdict is what kubectl gets with it.")] = None,
     format: Annotated[str, typer.Option("--format", help="text, json, markdown, junit, github or azure-devops.")] = "text",
     output: Annotated[list[str] | None, typer.Option(help="FILE: write the report there instead of stdout. FORMAT=FILE: also write that format there (repeatable).")] = None,

@@ -360,8 +360,13 @@ def load(
             return Loaded(Target(url, host, port, scheme), (),
                           tuple(redact.url_password(server)))
         where = ", ".join(str(p) for p in paths)
+        # kubectl in a pod without one falls back to the service account and the service
+        # address: kubereach's way to look from there is its own command.
+        in_pod = env.get("KUBERNETES_SERVICE_HOST") and env.get("KUBERNETES_SERVICE_PORT")
+        hint = ("; in a pod, `kubereach in-cluster` diagnoses the API server as the pod sees it"
+                if in_pod else "")
         raise KubeconfigError(
-            f"no kubeconfig found (looked for {where}); give --kubeconfig or --server"
+            f"no kubeconfig found (looked for {where}); give --kubeconfig or --server{hint}"
         )
 
     clusters: dict[str, dict] = {}

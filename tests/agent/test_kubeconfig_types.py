@@ -134,3 +134,13 @@ def test_sni_drops_one_trailing_dot_as_go_does(host, tls_server_name, sni):
     from agent.target import Target
 
     assert Target("https://x", host, 443, tls_server_name=tls_server_name).sni == sni
+
+
+def test_no_kubeconfig_in_a_pod_points_at_in_cluster(tmp_path):
+    from agent.errors import KubereachError
+
+    env = {"HOME": str(tmp_path), "KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+    with pytest.raises(KubereachError, match=r"no kubeconfig found .*`kubereach in-cluster`"):
+        load(kubeconfig=None, context=None, server=None, env=env)
+    with pytest.raises(KubereachError, match=r"give --kubeconfig or --server$"):
+        load(kubeconfig=None, context=None, server=None, env={"HOME": str(tmp_path)})
