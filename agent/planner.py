@@ -264,14 +264,6 @@ class _Plan:
         by_socks = opener is socks.connect
 
         def connect() -> ProbeResult:
-            if self.target.scheme == "http" and not by_socks:
-                # Go sends a plain-HTTP request to an HTTP proxy as 'GET http://host/...',
-                # no CONNECT: a different request, which proxies often treat differently.
-                return ProbeResult("proxy.connect", decision.redacted or "", Status.SKIPPED, 0.0,
-                                   facts={"scheme": "http"},
-                                   reason="the server URL is http://, so kubectl sends its requests to the "
-                                          "proxy as absolute URLs without a tunnel; kubereach probes only "
-                                          "tunnels: use https://")
             result, sock = opener(self.ctx, decision, host, port)
             if sock is not None:
                 sock.close()
@@ -309,6 +301,11 @@ class _Plan:
                                                         proxy=None if by_socks else decision.url,
                                                         tunnel=tunnel if by_socks else None))
 
+        if self.target.scheme == "http" and not by_socks:
+            # Go sends a plain-HTTP request to an HTTP proxy as 'GET http://host/...', with
+            # no CONNECT (httpx does the same with proxy=): there is no tunnel to probe.
+            self._plain_http((Stage.PROXY,), subject, tunnel, url_host=host, proxy=decision.url, via="proxy")
+            return
         self.runner.submit((Stage.PROXY, Step.TCP), "proxy.connect", decision.redacted or "", connect,
                            then=after_connect)
 

@@ -104,7 +104,8 @@ def walk(obs: Observations) -> tuple[str, list[Step]]:
         steps.append(_auth_step(obs, auth))
     if obs.proxy_used():
         connect = obs.one("proxy.connect")
-        steps.append(_step(PROXY, connect))
+        if connect is not None or not plain:  # plain HTTP through an HTTP proxy has no tunnel
+            steps.append(_step(PROXY, connect))
         tls = next((r for r in obs.all("tls") if r.facts.get("via") == "proxy"), None)
         http = next((r for r in obs.all("http") if r.facts.get("via") == "proxy"), None)
         steps += [_step(HTTP, http)] if plain else [_step(TLS, tls), _step(HTTP, http)]

@@ -81,3 +81,31 @@ def test_http_url_on_the_api_servers_tls_port_is_the_blocker(tmp_path, ca, kubec
     assert f"https://localhost:{api_port}" in finding["fix"]
     assert "speaks TLS" in finding["detail"]
     assert _steps(doc)[-2:] == [("tcp", "ok"), ("http", "failed")]
+
+
+def test_http_url_through_http_proxy_is_a_forwarded_get(tmp_path, kubectl):
+    # Go sends an http:// request to HTTP_PROXY as 'GET http://host:port/path' (no CONNECT);
+    # this proxy answers it as a plain-HTTP API server behind it would.
+    from tests.support.servers import scripted_proxy
+
+    seen: list[bytes] = []
+    version = b'{"major":"1","minor":"30","gitVersion":"v1.30.6"}'
+
+    def forward(head: bytes) -> bytes:
+        seen.append(head.split(b"\r\n", 1)[0])
+        return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(version), version))
+
+    with scripted_proxy(forward) as port:
+        kc = _plain_kubeconfig(tmp_path / "kc", "http://api.plain-http.example.internal:8080")
+        env = {"HTTP_PROXY": f"http://127.0.0.1:{port}"}
+        doc = kubereach(kc, env=env)
+        k = subprocess.run([kubectl, "--kubeconfig", str(kc), "get", "--raw", "/version", "--request-timeout=5s"],
+                           capture_output=True, text=True, timeout=30,
+                           env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", **env})
+    assert k.returncode == 0, k.stderr
+    assert doc["verdict"] == "reachable", doc["findings"]
+    assert b"GET http://api.plain-http.example.internal:8080/version HTTP/1.1" in seen
+    assert not [line for line in seen if line.startswith(b"CONNECT")]
+    assert [s["step"] for s in doc["path"]] == ["kubeconfig", "auth", "http"]
+    assert {f["code"]: f["severity"] for f in doc["findings"]}.get("kubeconfig.plain_http") == "warning"
