@@ -139,3 +139,28 @@ def test_gitlab_recipe_writes_a_valid_junit_report_and_fails(runner) -> None:
     report = runner.work / job["artifacts"]["reports"]["junit"]
     xmlschema.XMLSchema(str(XSD)).validate(str(report))
     assert 'type="blocker"' in report.read_text()
+
+
+def test_each_recipe_gives_kubereach_the_deploys_kubeconfig() -> None:
+    # A recipe that copy-pastes into a pipeline must say where the kubeconfig comes from,
+    # before kubereach runs, and never from the checked-out workspace.
+    gh = yaml.safe_load((EXAMPLES / "github-actions.yml").read_text())
+    steps = next(iter(gh["jobs"].values()))["steps"]
+    runs = [s.get("run", "") for s in steps]
+    fetch = next(i for i, r in enumerate(runs) if "az aks get-credentials" in r)
+    assert 'KUBECONFIG=$RUNNER_TEMP/kubeconfig" >> "$GITHUB_ENV"' in runs[fetch]
+    assert fetch < next(i for i, r in enumerate(runs) if "kubereach diagnose" in r)
+    assert "workspace" not in json.dumps(gh.get("env", {})) + json.dumps(next(iter(gh["jobs"].values())).get("env", {}))
+
+    az = yaml.safe_load((EXAMPLES / "azure-pipelines.yml").read_text())
+    assert az["variables"]["KUBECONFIG"] == "$(Agent.TempDirectory)/kubeconfig"
+    jobs = {j["job"]: j["steps"] for j in az["jobs"]}
+    agent = jobs["preflight_on_agent"]
+    assert "az aks get-credentials" in agent[0]["inputs"]["inlineScript"] and '--file "$KUBECONFIG"' in agent[0]["inputs"]["inlineScript"]
+    container = jobs["preflight_in_container"]
+    assert container[0]["task"] == "DownloadSecureFile@1"
+    assert '"$KUBECONFIG"' in container[1]["script"]
+    assert "kubereach diagnose" in container[2]["script"]
+
+    gitlab = (EXAMPLES / "gitlab-ci.yml").read_text()
+    assert "variable of type File named KUBECONFIG" in gitlab
