@@ -184,13 +184,25 @@ def manifest_yaml(manifest: Mapping[str, Any], header: Sequence[str] = ()) -> st
 
 def kubectl_script(*, name: str, namespace: str, manifest_file: str, wait_s: int) -> str:
     """Start, wait, print the log, delete: one shell line for the command-invoke pod (or any
-    shell with kubectl). The log is printed whether or not the wait succeeded, and a Job
-    that never completed is described, so a pull error is seen rather than guessed."""
+    shell with kubectl). The wait ends as soon as the Job completes or fails, or its pod
+    cannot start (an image pull error, a bad image name): ``kubectl wait`` on one condition
+    would sit out the whole timeout for those. Unless the Job completed, its pod is
+    described, so a pull error is seen rather than guessed; the log is printed either way."""
     q = shlex.quote
-    job = f"-n {q(namespace)} job/{q(name)}"
-    return (f"kubectl apply -f {q(manifest_file)} >&2 && "
-            f"{{ kubectl wait --for=condition=complete --timeout={wait_s}s {job} >&2 || "
-            f"kubectl describe {job} >&2; kubectl logs {job}; }}; "
+    ns, job = f"-n {q(namespace)}", q(name)
+    pods = f"{ns} -l job-name={job}"
+    state = f"kubectl get job {ns} {job} -o jsonpath='{{.status.conditions[?(@.status==\"True\")].type}}'"
+    waiting = (f"kubectl get pod {pods} -o jsonpath='{{.items[*].status.containerStatuses[*].state.waiting.reason}}'")
+    return (f"kubectl apply -f {q(manifest_file)} >&2 && {{ "
+            f"i=0; s=; while [ $i -lt {int(wait_s)} ]; do "
+            f"s=$({state} 2>/dev/null); "
+            f"case \"$s\" in *Complete*|*Failed*) break;; esac; "
+            f"w=$({waiting} 2>/dev/null); "
+            f"case \"$w\" in *ErrImagePull*|*ImagePullBackOff*|*InvalidImageName*|*CreateContainerConfigError*) break;; esac; "
+            f"sleep 2; i=$((i+2)); done; "
+            f"case \"$s\" in *Complete*) ;; *) echo \"kubereach: the Job did not complete ($s $w)\" >&2; "
+            f"kubectl describe pod {pods} >&2;; esac; "
+            f"kubectl logs {ns} job/{job}; }}; "
             f"kubectl delete -f {q(manifest_file)} --ignore-not-found --wait=false >&2")
 
 

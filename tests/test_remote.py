@@ -77,7 +77,7 @@ def test_private_aks_job_diagnoses_both_fqdns_and_the_az_line_round_trips(capsys
     assert argv[argv.index("--file") + 1] == remote.MANIFEST_NAME
     script = shlex.split(argv[argv.index("--command") + 1])
     assert script[:4] == ["kubectl", "apply", "-f", remote.MANIFEST_NAME]
-    for verb in ("wait", "logs", "delete"):
+    for verb in ("logs", "delete", "describe"):
         assert verb in script
 
 
@@ -128,3 +128,45 @@ def test_bad_input_is_one_line_and_exit_2(capsys, args, message):
     code, out, err = _generate(capsys, *args)
     assert (code, out) == (2, "")
     assert err.count("\n") == 1 and message in err
+
+
+_FAKE_KUBECTL = """#!/bin/bash
+# A stand-in for kubectl in the command-invoke pod: the Job's story is told by env vars.
+echo "$*" >> "$CALLS"
+case "$*" in
+  "get job"*) echo -n "$JOB_STATE";;
+  "get pod"*) echo -n "$POD_WAITING";;
+  "describe pod"*) echo "Events: Failed to pull image \"$IMAGE\": not found";;
+  "logs"*) echo -n "$LOGS";;
+esac
+"""
+
+
+@pytest.mark.parametrize(("job_state", "pod_waiting", "described"), [
+    ("Complete", "", False),
+    ("Failed", "", True),
+    ("", "ErrImagePull", True),
+], ids=["complete", "failed", "image-pull-error"])
+def test_the_script_stops_waiting_when_the_job_cannot_finish(tmp_path, job_state, pod_waiting, described):
+    # kubectl wait on 'complete' alone sat out its whole timeout for a failed Job or a pod
+    # whose image cannot be pulled; the script must stop at once and show why.
+    import subprocess
+    import time
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "kubectl").write_text(_FAKE_KUBECTL)
+    (bindir / "kubectl").chmod(0o755)
+    script = remote.kubectl_script(name="kubereach-x", namespace="default", manifest_file="job.yaml", wait_s=150)
+    started = time.monotonic()
+    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30,
+                          env={"PATH": f"{bindir}:/usr/bin:/bin", "CALLS": str(tmp_path / "calls"),
+                               "JOB_STATE": job_state, "POD_WAITING": pod_waiting, "IMAGE": "reg/kubereach:x",
+                               "LOGS": '{"schema_version": 1}'})
+    took = time.monotonic() - started
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert took < 10, (took, calls)
+    assert proc.stdout == '{"schema_version": 1}'
+    assert calls[0] == "apply -f job.yaml" and calls[-1].startswith("delete -f job.yaml")
+    assert any(c.startswith("describe pod -n default -l job-name=kubereach-x") for c in calls) is described
+    assert ("Failed to pull image" in proc.stderr) is described
