@@ -149,12 +149,17 @@ def resolver_unreachable(obs: Observations) -> Iterator[Hit]:
     wait_s = system.facts.get("go_wait_s") if system is not None and system.ok else None
     slow = f" Asking the nameservers in turn, kubectl waits {wait_s:g} s for silent ones before one answers, on every lookup." \
         if isinstance(wait_s, (int, float)) and wait_s >= 1 else ""
+    # That wait counts against --request-timeout: past it, kubectl connects too late.
+    blocks = bool(slow) and obs.too_slow()
+    if blocks:
+        slow += (f" With --request-timeout {obs.request_timeout_s:g} s, kubectl needs {obs.connect_s():.1f} s "
+                 "to connect and its request fails.")
     for view in dns_views(obs):
         if view.kind == "dns.timeout":
             server = view.facts.get("server", view.subject)
             yield Hit(view.subject, f"{view_name(view)} did not answer: {view.failure.detail}.{slow}",
                       (evidence(view),), fix_args={"server": server},
-                      severity=Severity.BLOCKER if system_timed_out else None)
+                      severity=Severity.BLOCKER if system_timed_out or blocks else None)
     if system_timed_out and not dns_views(obs):
         yield Hit(obs.target.host, f"No resolver answered: {system.failure.detail}.",
                   (evidence(system), *attempt_evidence(system)), fix_args={"server": "each nameserver"},

@@ -268,3 +268,16 @@ def test_a_reachable_report_never_carries_a_blocker(monkeypatch):
     broken = judge_module.judge(b.obs(b.dns(addrs=[], kind="dns.nxdomain")))
     assert broken.verdict == "unreachable"
     assert [(f.code, f.severity) for f in broken.findings] == [("test.always_blocks", Severity.BLOCKER)]
+
+
+def test_a_silent_nameserver_blocks_when_its_wait_passes_the_request_timeout():
+    system = b.dns(addrs=["10.1.0.4"])
+    system = dataclasses.replace(system, facts={**system.facts, "go_wait_s": 5.0})
+    o = dataclasses.replace(
+        b.obs(system, b.dns("dns.nameserver", "10.0.0.9", kind="dns.timeout", server="10.0.0.9"),
+              *b.working("10.1.0.4")),
+        request_timeout_s=2.0)
+    found = [f for f in evaluate(all_rules(), o) if f.code == "dns.resolver_unreachable"]
+    assert [f.severity for f in found] == [Severity.BLOCKER]
+    assert "With --request-timeout 2 s, kubectl needs 5.0 s to connect" in found[0].detail
+    assert judge(o)[0] == "unreachable"
