@@ -213,6 +213,7 @@ _TOKENISH = re.compile(r"(eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_
 def scrub_output(text: str, secrets: Iterable[str]) -> str:
     """The plugin's own words, with every known secret and anything shaped like a JWT or
     an EKS token replaced: a plugin may echo what it was given or what it got."""
+    # probes/ stays below agent/: the three lines of agent.redact.scrub are repeated here.
     for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
         text = text.replace(secret, "REDACTED")
     return _TOKENISH.sub("REDACTED", text)

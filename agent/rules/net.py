@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 
 from agent.observations import Observations
 from agent.rules.common import evidence, on_path, path_connects
 from agent.rules.model import Hit, Severity, rule
-from probes.base import ProbeResult, is_ip_address
+from probes.base import ProbeResult, is_loopback_host
 
 
 def _tcp_hits(obs: Observations, kinds: tuple[str, ...], sentence: str) -> Iterator[Hit]:
@@ -111,10 +110,8 @@ def local_tunnel_name(obs: Observations) -> str | None:
     """The real API server name when the kubeconfig has a local tunnel's shape (`az aks
     bastion`, `az network bastion tunnel`, `ssh -L`, a port-forward): the server is
     127.0.0.1 / ::1 / localhost and tls-server-name names the real, non-local server."""
-    host = obs.target.host.lower().rstrip(".")
-    local = host == "localhost" or (is_ip_address(host) and ipaddress.ip_address(host).is_loopback)
-    name = (obs.target.tls_server_name or "").lower().rstrip(".")
-    if not local or not name or name == "localhost" or (is_ip_address(name) and ipaddress.ip_address(name).is_loopback):
+    name = obs.target.tls_server_name or ""
+    if not is_loopback_host(obs.target.host) or not name or is_loopback_host(name):
         return None
     return obs.target.tls_server_name
 

@@ -78,7 +78,7 @@ def tunnel_down(obs: Observations) -> Iterator[Hit]:
         return
     where = str(r.facts.get("proxy_address", ""))
     host, _, port = where.rpartition(":")
-    local = host == "localhost" or (is_ip_address(host) and ipaddress.ip_address(host).is_loopback)
+    local = is_loopback_host(host)
     start = (f"`ssh -D {port} -N -f USER@JUMPBOX` (a jump box in the cluster's network), or "
              f"whatever opens your SOCKS port {port}" if local else
              f"start the SOCKS service on the bastion {host} (port {port})")
