@@ -39,6 +39,7 @@ import dns.rdatatype
 from probes import hosts
 from probes.base import Attempt, Failure, ProbeContext, ProbeResult, Status, address_class
 
+MAX_SYSTEM_FILE_CHARS = 4 * 1024 * 1024  # resolv.conf and hosts are read up to this
 MAX_ADDRESSES = 32  # kept per answer: kubectl dials the first that connects
 
 
@@ -167,7 +168,7 @@ def read_resolv_conf(path: str, hostname: str | None = None) -> ResolvConf:
         hostname = socket.gethostname()
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
+            text = fh.read(MAX_SYSTEM_FILE_CHARS)  # a real resolv.conf is a few lines
     except OSError:
         text = ""
     return parse_resolv_conf(text, hostname, ports=os.environ.get(TEST_PORTS_ENV) == "1")
@@ -563,7 +564,9 @@ def system_view(ctx: ProbeContext, name: str) -> ProbeResult:
             facts={
                 "source": "hosts",
                 "hosts_file": ctx.hosts_path,
-                "addresses": [{"address": a, "class": address_class(a)} for a in from_hosts],
+                # A hosts file may list a name any number of times: kept as DNS answers are.
+                "addresses": [{"address": a, "class": address_class(a)} for a in from_hosts[:MAX_ADDRESSES]],
+                "addresses_truncated": max(0, len(from_hosts) - MAX_ADDRESSES),
                 "cname_chain": [],
                 "nameserver": None,
                 "rcode": None,

@@ -103,3 +103,17 @@ def test_the_system_view_moves_past_a_wrong_id_server_like_go(tmp_path):
         out = dns_probe.resolve(c, NAME, conf.nameservers, conf)
     assert out.addresses == ["10.1.0.4"]
     assert out.attempts[0].failure.kind == "dns.id_mismatch"
+
+
+def test_a_hosts_file_listing_the_name_a_thousand_times_keeps_32(tmp_path):
+    from agent.deadline import Deadline
+    from probes import dns
+    from probes.base import ProbeContext
+
+    hosts = tmp_path / "hosts"
+    hosts.write_text("".join(f"10.9.{i // 250}.{i % 250 + 1} api.example.internal\n" for i in range(1000)))
+    ctx = ProbeContext(deadline=Deadline(5), timeout_s=1.0, hosts_path=str(hosts), resolv_conf_path="/nonexistent")
+    r = dns.system_view(ctx, "api.example.internal")
+    assert r.facts["source"] == "hosts"
+    assert len(r.facts["addresses"]) == dns.MAX_ADDRESSES
+    assert r.facts["addresses_truncated"] == 1000 - dns.MAX_ADDRESSES
