@@ -50,7 +50,9 @@ def _ok_detail(name: str, result: ProbeResult) -> str:
     if name == TLS:
         if f.get("insecure_skip_tls_verify"):
             return f"handshake done, certificate NOT verified (insecure-skip-tls-verify); issuer {f.get('issuer')}"
-        return f"verified; issuer {f.get('issuer')}"
+        hello = f.get("client_hello_bytes")
+        sized = f" (a {hello}-byte ClientHello, kubectl's size)" if isinstance(hello, int) and hello else ""
+        return f"verified{sized}; issuer {f.get('issuer')}"
     if name == HTTP:
         paths = f.get("paths", {})
         plain = " over plain HTTP (no TLS)" if f.get("scheme") == "http" else ""
