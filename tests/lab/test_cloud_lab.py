@@ -251,3 +251,34 @@ def test_vnet_integration_nsg_drops_the_jump_box(lab: Lab, tmp_path: Path, kubec
     assert "net.nsg_denies_apiserver" in found["net.filtered"]["detail"].split(" Cause: ", 1)[1]
     assert "This client (10.1.1.10) is in the same VNet." in \
         found["cloud.apiserver_vnet_integration"]["detail"]
+
+
+@pytest.mark.parametrize(("scenario", "ranges", "kubectl_ok", "blockers"), [
+    ("authorized-ranges-include", "198.51.100.0/28", True, set()),
+    ("authorized-ranges-exclude", "203.0.113.64/26", False, {"acl.source_ip_not_authorized", "net.filtered"}),
+], ids=["ranges-include-the-client", "ranges-exclude-the-client"])
+def test_public_vnet_integrated_cluster_from_the_internet(lab: Lab, tmp_path: Path, kubectl: str, scenario: str,
+                                                          ranges: str, kubectl_ok: bool, blockers: set[str]) -> None:
+    # The public topology of API Server VNet Integration: the public FQDN stays, behind
+    # authorized ranges; the lab's public endpoint plays it. The access profile is the real
+    # `az aks show` capture of a public VNet-integrated cluster, with ranges and a subnet.
+    if diagnose_missing():
+        pytest.skip(diagnose_missing())
+    from agent.lab.runner import run_kubectl
+
+    doc = _load("azure_aks_managedcluster_public_authorized-ip-ranges_creating_azcli-recording.json")
+    doc["properties"]["fqdn"] = A.PUBLIC_FQDN
+    profile = _load("azure_aks_azcli-show_apiServerAccessProfile_vnet-integration_public_managed-subnet_capture.json")
+    doc["properties"]["apiServerAccessProfile"] = {**profile, "authorizedIpRanges": [ranges],
+                                                   "subnetId": API_SUBNET_ID}
+    cluster = tmp_path / "cluster.json"
+    cluster.write_text(json.dumps(doc))
+    with prepared(lab, by_name(scenario)) as prep:
+        outcome = run_kubectl(lab, prep, kubectl=kubectl)
+        diag = run_diagnose(lab, prep, extra=["--cluster", str(cluster), "--egress-ip", A.INTERNET_IP])
+    found = _findings(diag)
+    assert (outcome.ok, diag.report["verdict"]) == (kubectl_ok, "reachable" if kubectl_ok else "unreachable")
+    assert _blockers(found) == blockers
+    topology = found["cloud.apiserver_vnet_integration"]
+    assert "uses API Server VNet Integration (public API server)" in topology["detail"]
+    assert f"Its public FQDN {A.PUBLIC_FQDN} stays, with up to 2,000 authorized IP ranges." in topology["detail"]
