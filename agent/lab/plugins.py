@@ -13,20 +13,20 @@ from pathlib import Path
 
 DEVICE_CODE_WAIT_S = 8.0
 
-_KUBELOGIN = """#!{python}
-import sys, time
-sys.stderr.write("To sign in, use a web browser to open the page https://microsoft.com/devicelogin "
-                 "and enter the code H4XJ2PLQ7 to authenticate.\\n")
-sys.stderr.flush()
-time.sleep({wait})
-sys.stderr.write("Error: failed to get token: DeviceCodeCredential: context deadline exceeded\\n")
-sys.exit(1)
-"""
+def device_code_body(wait_s: float, code: str = "H4XJ2PLQ7") -> str:
+    """The Python body of a device-code kubelogin: the prompt, the wait, kubelogin's error.
+    Shared with the loopback tests' stand-ins (tests/support/plugins.py)."""
+    prompt = (f"To sign in, use a web browser to open the page https://microsoft.com/devicelogin "
+              f"and enter the code {code} to authenticate.\n")
+    return (f"import sys, time\nsys.stderr.write({prompt!r})\nsys.stderr.flush()\n"
+            f"time.sleep({wait_s!r})\n"
+            "sys.stderr.write('Error: failed to get token: DeviceCodeCredential: context deadline "
+            "exceeded\\n')\nsys.exit(1)\n")
 
 
 def write_lab_plugins(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "kubelogin"
-    path.write_text(_KUBELOGIN.format(python=sys.executable, wait=DEVICE_CODE_WAIT_S))
+    path.write_text(f"#!{sys.executable}\n" + device_code_body(DEVICE_CODE_WAIT_S))
     path.chmod(0o755)
     return path

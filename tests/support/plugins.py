@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from agent.lab.plugins import device_code_body
+
 _HEAD = """#!{python}
 import json, os, sys, time
 with open(__file__ + ".seen.json", "w") as fh:
@@ -29,8 +31,7 @@ AADSTS7000215 = (
     "Ensure the secret being sent in the request is the client secret value, not the client secret ID, "
     'for a secret added to app \'00000000-aaaa-bbbb-cccc-000000000000\'."}\n'
 )
-DEVICE_CODE = ("To sign in, use a web browser to open the page https://microsoft.com/devicelogin and "
-               "enter the code F7K2QX9LM to authenticate.\n")
+DEVICE_CODE_VALUE = "F7K2QX9LM"
 SSO_EXPIRED = ("\nThe SSO session associated with this profile has expired or is otherwise invalid. To refresh "
                "this SSO session run aws sso login with the corresponding profile.\n")
 
@@ -67,10 +68,7 @@ def failing_plugin(folder: Path, stderr: str, *, code: int = 1, name: str = "kub
 def device_code_plugin(folder: Path, *, wait_s: float, name: str = "kubelogin") -> Path:
     """kubelogin --login devicecode: prints the code and polls until someone signs in; the
     code 'expires' after ``wait_s`` (15 minutes in real life), then it fails."""
-    return _write(folder / name, f"sys.stderr.write({DEVICE_CODE!r})\nsys.stderr.flush()\n"
-                  f"time.sleep({wait_s!r})\n"
-                  "sys.stderr.write('Error: failed to get token: DeviceCodeCredential: context deadline "
-                  "exceeded\\n')\nsys.exit(1)\n")
+    return _write(folder / name, device_code_body(wait_s, DEVICE_CODE_VALUE))
 
 
 def seen(plugin: Path) -> dict:
