@@ -235,8 +235,11 @@ def apiserver_address_changed(obs: Observations) -> Iterator[Hit]:
                if r.ok for a in r.facts.get("addresses", []) if "address" in a]
     current = list(dict.fromkeys([*answers, *_recorded(v)]))
     if api.subnet is not None:
-        outside = [a for a in pinned if not api.subnet.contains(a)]
         inside = [a for a in current if api.subnet.contains(a)]
+        # Several clusters of a VNet may share the subnet: with the current address known,
+        # a pin to another address in it (another cluster's load balancer) is wrong too.
+        outside = ([a for a in pinned if a not in inside] if inside
+                   else [a for a in pinned if not api.subnet.contains(a)])
         current = inside or current
     else:
         outside = [a for a in pinned if current and a not in current]

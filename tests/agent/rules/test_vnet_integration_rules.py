@@ -358,3 +358,14 @@ def test_range_limit_depends_on_vnet_integration(vni, count, warned):
     if warned:
         limit = "2,000 with API Server VNet Integration" if vni else "200,"
         assert limit in found["acl.ranges_near_limit"].detail
+
+
+def test_hosts_pin_to_another_clusters_load_balancer_in_the_shared_subnet():
+    # The delegated subnet may hold several clusters' API servers: inside it is not enough.
+    other = "10.224.255.9"
+    obs = observe(context(*network()), hosts_pin(other),
+                  resolved(API, probe="dns.nameserver", subject="168.63.129.16"),
+                  tcp(other, "tcp.timeout", source=INSIDE), vantage(INSIDE))
+    f = findings(obs)["cloud.apiserver_address_changed"]
+    assert f"pins {HOST} to {other}, which is not the API server's address" in f.detail
+    assert f"it is now at {API}" in f.detail
