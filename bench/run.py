@@ -40,7 +40,8 @@ FAST_TARGET_S = 1.5
 WAIT_SLACK_S = 0.5  # issue #8: every diagnosis within --timeout + 0.5 s, whatever fails
 KUBECTL_TIMEOUT_S = 5.0
 # Scenarios where something stays silent, so some probe waits out its --timeout.
-_SILENT = {"net.filtered", "dns.resolver_unreachable", "net.mtu_blackhole"}
+# A plugin that waits for a sign-in is stopped at --timeout too.
+_SILENT = {"net.filtered", "dns.resolver_unreachable", "net.mtu_blackhole", "auth.interactive_required"}
 
 
 def _waits(s: Scenario) -> bool:
