@@ -277,6 +277,11 @@ def _remote(*, cluster_file: str | None, kubeconfig: str | None, context: str | 
     name = r.job_name(job_name)
     doc = r.job_manifest(payload, name=name, namespace=namespace, image=image, timeout_s=timeout_s,
                          active_deadline_s=active_deadline_s)
+    if image == r.DEFAULT_IMAGE:
+        # Nothing is published there yet: a Job from it would fail with ErrImagePull.
+        _stderr(f"kubereach: note: {image} is a placeholder; build the image from this repository's "
+                "Dockerfile into a registry the cluster pulls from (`az acr build -r REGISTRY -t "
+                "kubereach:1 .`) and pass it with --image")
     file_name = Path(manifest).name if manifest else r.MANIFEST_NAME
     script = r.kubectl_script(name=name, namespace=namespace, manifest_file=file_name,
                               wait_s=active_deadline_s + 30)

@@ -41,7 +41,9 @@ def _generate(capsys, *args: str) -> tuple[int, str, str]:
 @pytest.mark.parametrize("cluster", [AKS_PRIVATE, AKS_PUBLIC, EKS], ids=["aks-private", "aks-public", "eks"])
 def test_manifest_is_a_valid_batch_v1_job(tmp_path, capsys, cluster):
     code, out, err = _generate(capsys, "--cluster", str(cluster), "--job-name", "kubereach-t1")
-    assert (code, err) == (0, "")
+    assert code == 0
+    # The default image is a placeholder: said once, on stderr, with how to make a real one.
+    assert err.count("\n") == 1 and "is a placeholder" in err and "--image" in err
     doc = yaml.safe_load(out)
     # strict: an unknown field anywhere (a typo in a key) fails, as kubectl --validate=strict.
     kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
@@ -170,3 +172,9 @@ def test_the_script_stops_waiting_when_the_job_cannot_finish(tmp_path, job_state
     assert calls[0] == "apply -f job.yaml" and calls[-1].startswith("delete -f job.yaml")
     assert any(c.startswith("describe pod -n default -l job-name=kubereach-x") for c in calls) is described
     assert ("Failed to pull image" in proc.stderr) is described
+
+
+def test_an_image_of_the_users_own_draws_no_note(capsys):
+    code, out, err = _generate(capsys, "--cluster", str(AKS_PRIVATE), "--image", "myacr.azurecr.io/kubereach:1")
+    assert (code, err) == (0, "")
+    assert "image: myacr.azurecr.io/kubereach:1" in out
