@@ -311,3 +311,27 @@ def test_ctrl_c_stops_a_plugin_that_is_still_waiting(tmp_path, ca, leaf):
     assert started, "the plugin never started"
     assert (proc.returncode, err.strip()) == (130, "kubereach: interrupted")
     assert left == []
+
+
+def test_aws_eks_get_token_credential_accepted_and_its_token_shape_never_shown(tmp_path, ca, leaf, kubectl):
+    # `aws eks get-token` prints a presigned STS URL as a bearer token, 'k8s-aws-v1.' + base64.
+    # The stand-in also prints an older token on stderr, as a debug line would: kubereach
+    # was never told that one, so only its shape can keep it out of the report.
+    eks_token = "k8s-aws-v1.aHR0cHM6Ly9zdHMuZXUtd2VzdC0xLmFtYXpvbmF3cy5jb20vP0FjdGlvbj1HZXRDYWxsZXJJZGVudGl0eQ"
+    stale = "k8s-aws-v1.aHR0cHM6Ly9zdHMuYW1hem9uYXdzLmNvbS8_U3RhbGVUb2tlbg"
+    plugin = plugins.token_plugin(tmp_path, eks_token, name="aws",
+                                  api_version="client.authentication.k8s.io/v1beta1")
+    plugin.write_text(plugin.read_text().replace(
+        "print(json.dumps(", f"sys.stderr.write('debug: cached token {stale}\\n')\nprint(json.dumps(", 1))
+    with apiserver(tmp_path, leaf, token=eks_token) as port:
+        kc = kubeconfig(tmp_path / "kc", port, ca.cert_pem,
+                        exec_user(plugin, ["--region", "eu-west-1", "eks", "get-token", "--cluster-name", "kreach"]))
+        k = run_kubectl(kubectl, kc)
+        doc, out, _ = kubereach(kc)
+    assert k.returncode == 0, k.stderr
+    assert doc["verdict"] == "reachable", doc["findings"]
+    assert codes(doc, "blocker") == []
+    assert auth_step(doc)["status"] == "ok"
+    exec_probe = next(p for p in doc["probes"] if p["probe"] == "auth.exec")
+    assert "debug: cached token REDACTED" in exec_probe["facts"]["stderr"]
+    assert eks_token not in out and stale not in out and "aHR0cHM6Ly9zdHMu" not in out
