@@ -24,7 +24,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import dns.exception
@@ -252,6 +252,10 @@ class _Lookup:
     names_tried: list[str] = field(default_factory=list)
     failure: Failure | None = None
     go_wait_s: float = 0.0  # how long Go's resolver, asking in turn, would take
+    # Go asks AAAA beside A and waits for both: how long that lane took for the name that
+    # answered, and whether every server left it unanswered (a resolver that drops AAAA).
+    aaaa_wait_s: float = 0.0
+    aaaa_unanswered: bool = False
 
 
 class WrongIDs(Exception):
@@ -364,28 +368,27 @@ _SILENT = ("dns.timeout", "dns.id_mismatch")
 
 
 def _ask_all(ctx: ProbeContext, qnames: Sequence[str], servers: Sequence[str],
-             per_try: float, tcp: bool = False) -> dict[tuple[str, str], tuple[object, float, str]]:
-    """Send every query Go might send (each name to each server) at once and wait for all:
-    (qname, server) -> (response or exception, seconds, transport). Go asks one after
-    another; asking at once costs one timeout however many servers are dead, and
-    :func:`resolve` then replays Go's order over the answers."""
-    out: dict[tuple[str, str], tuple[object, float, str]] = {}
+             per_try: float, tcp: bool = False) -> dict[tuple[str, str, int], tuple[object, float, str]]:
+    """Send every query Go might send (each name to each server, A and AAAA) at once and
+    wait for all: (qname, server, rdtype) -> (response or exception, seconds, transport).
+    Go asks one after another; asking at once costs one timeout however many servers are
+    dead, and :func:`resolve` then replays Go's order over the answers."""
+    out: dict[tuple[str, str, int], tuple[object, float, str]] = {}
     lock = threading.Lock()
 
-    def ask(qname: str, spec: str) -> None:
+    def ask(qname: str, spec: str, rdtype: int) -> None:
         started = time.monotonic()
         transport = "tcp" if tcp else "udp"
         try:
             server, port = split_server(spec)
-            answer, transport = _query(qname, dns.rdatatype.A, server, port, ctx.deadline.cap(per_try),
-                                       tcp)
+            answer, transport = _query(qname, rdtype, server, port, ctx.deadline.cap(per_try), tcp)
         except Exception as exc:  # data for the replay, not a crash
             answer = exc
         with lock:
-            out[(qname, spec)] = (answer, time.monotonic() - started, transport)
+            out[(qname, spec, rdtype)] = (answer, time.monotonic() - started, transport)
 
-    threads = [threading.Thread(target=ask, args=(q, s), daemon=True, name="dns-query")
-               for q in qnames for s in servers]
+    threads = [threading.Thread(target=ask, args=(q, s, t), daemon=True, name="dns-query")
+               for q in qnames for s in servers for t in (dns.rdatatype.A, dns.rdatatype.AAAA)]
     for t in threads:
         t.start()
     for t in threads:
@@ -423,35 +426,37 @@ def resolve(ctx: ProbeContext, name: str, servers: Sequence[str], conf: ResolvCo
         answered = False
         start = (2 * index) % len(servers) if conf.rotate and servers else 0
         order = [*servers[start:], *servers[:start]]
+        # Go's two lanes for this name, A (replayed below, step by step) and AAAA: it takes
+        # the name's addresses only once both have ended, so the slower lane sets the wait.
+        aaaa = _aaaa_lane(answers, qname, order, conf, per_try, plain)
+        a_wait = 0.0
         for attempt in range(conf.attempts):
             for spec in order:
-                response, elapsed, transport = answers.get((qname, spec), (TimeoutError(), per_try, plain))
+                response, elapsed, transport = answers.get((qname, spec, dns.rdatatype.A),
+                                                           (TimeoutError(), per_try, plain))
                 server, port = split_server(spec)
                 endpoint = f"{server}:{port}/{plain}"
                 if isinstance(response, Exception):
                     failure = _classify_exception(response)
                     more = {"mismatched_answers": response.count} if isinstance(response, WrongIDs) else {}
                     # A server that did not answer would not answer Go's retry either.
-                    out.go_wait_s += conf.timeout_s if failure.kind in _SILENT else elapsed
+                    a_wait += conf.timeout_s if failure.kind in _SILENT else elapsed
                     if attempt == 0:
                         out.attempts.append(Attempt(endpoint, Status.FAILED, elapsed, failure, more))
                     last = failure
                     continue
                 assert isinstance(response, dns.message.Message)
-                out.go_wait_s += elapsed
+                a_wait += elapsed
                 endpoint = f"{server}:{port}/{transport}"
                 rcode = dns.rcode.to_text(response.rcode())
                 if response.rcode() == dns.rcode.NOERROR:
                     found = _extract(response)
-                    addresses = found.addresses
-                    if not addresses and not found.loop:
-                        addresses = _aaaa(qname, server, port, ctx, per_try, conf.use_tcp)
+                    addresses = found.addresses + ([] if found.loop else aaaa.addresses)
                     if addresses:
                         out.attempts.append(
                             Attempt(endpoint, Status.OK, elapsed, facts={"rcode": rcode})
                         )
-                        out.addresses = addresses[:MAX_ADDRESSES]
-                        out.addresses_truncated = max(0, len(addresses) - MAX_ADDRESSES)
+                        _found(out, addresses, a_wait, aaaa)
                         out.cname_chain = found.chain
                         out.nameserver, out.rcode = f"{server}:{port}", rcode
                         return out
@@ -494,19 +499,55 @@ def resolve(ctx: ProbeContext, name: str, servers: Sequence[str], conf: ResolvCo
                 last = failure
             if answered:
                 break
+        if aaaa.addresses:  # the A lane found nothing, the AAAA lane did: IPv6 only
+            out.attempts.append(Attempt(f"{aaaa.server}/{plain}", Status.OK, aaaa.wait_s,
+                                        facts={"rcode": "NOERROR", "qtype": "AAAA"}))
+            _found(out, aaaa.addresses, a_wait, aaaa)
+            out.nameserver, out.rcode = aaaa.server, "NOERROR"
+            return out
+        out.go_wait_s += max(a_wait, aaaa.wait_s)
     out.failure = saw_not_found or last or Failure("dns.error", "no nameserver to ask")
     return out
 
 
-def _aaaa(qname: str, server: str, port: int, ctx: ProbeContext, per_try: float,
-          tcp: bool = False) -> list[str]:
-    try:
-        response, _ = _query(
-            qname, dns.rdatatype.AAAA, server, port, ctx.deadline.cap(min(per_try, 1.0)), tcp
-        )
-    except Exception:
-        return []
-    return _extract(response).addresses
+@dataclass
+class _Lane:
+    wait_s: float = 0.0
+    addresses: list[str] = field(default_factory=list)
+    answered: bool = False  # some server answered the AAAA query at all
+    server: str | None = None
+
+
+def _aaaa_lane(answers: Mapping[tuple[str, str, int], tuple[object, float, str]], qname: str,
+               order: Sequence[str], conf: ResolvConf, per_try: float, plain: str) -> _Lane:
+    """Go's AAAA lane for one name (tryOneName): the servers in turn, ``attempts`` rounds;
+    an answer (NOERROR or NXDOMAIN) ends it, silence costs the full timeout, SERVFAIL and
+    REFUSED move on."""
+    lane = _Lane()
+    for _ in range(conf.attempts):
+        for spec in order:
+            response, elapsed, _ = answers.get((qname, spec, dns.rdatatype.AAAA), (TimeoutError(), per_try, plain))
+            if isinstance(response, Exception):
+                lane.wait_s += conf.timeout_s if _classify_exception(response).kind in _SILENT else elapsed
+                continue
+            assert isinstance(response, dns.message.Message)
+            lane.wait_s += elapsed
+            lane.answered = True
+            if response.rcode() in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+                server, port = split_server(spec)
+                lane.server = f"{server}:{port}"
+                if response.rcode() == dns.rcode.NOERROR:
+                    lane.addresses = _extract(response).addresses
+                return lane
+    return lane
+
+
+def _found(out: _Lookup, addresses: list[str], a_wait: float, aaaa: _Lane) -> None:
+    out.addresses = addresses[:MAX_ADDRESSES]
+    out.addresses_truncated = max(0, len(addresses) - MAX_ADDRESSES)
+    out.go_wait_s += max(a_wait, aaaa.wait_s)
+    out.aaaa_wait_s = aaaa.wait_s
+    out.aaaa_unanswered = not aaaa.answered
 
 
 def _result(probe: str, subject: str, lookup: _Lookup, started: float, extra: dict) -> ProbeResult:
@@ -519,6 +560,8 @@ def _result(probe: str, subject: str, lookup: _Lookup, started: float, extra: di
         "rcode": lookup.rcode,
         "names_tried": lookup.names_tried,
         "go_wait_s": round(lookup.go_wait_s, 3),
+        "aaaa_wait_s": round(lookup.aaaa_wait_s, 3),
+        "aaaa_unanswered": lookup.aaaa_unanswered,
     }
     status = Status.OK if lookup.addresses else Status.FAILED
     return ProbeResult(

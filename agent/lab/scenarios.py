@@ -386,6 +386,18 @@ SCENARIOS: tuple[Scenario, ...] = (
         expect=Expect(kubectl_ok=False, blockers=frozenset({"dns.resolver_unreachable"})),
     ),
     Scenario(
+        name="dns-aaaa-dropped",
+        title="A filter in front of the resolver drops AAAA queries",
+        cause=("UDP queries for AAAA records to the resolver are dropped, A passes: Go asks both "
+               "and waits out resolv.conf's timeout x attempts (4 s) for AAAA on every lookup"),
+        client="in",
+        kubeconfig=_private(),
+        # QTYPE AAAA (0x001c) and QCLASS IN (0x0001) end the question of such a query.
+        rules=(RouterRule(("-d", A.LINKED_DNS_IP, "-p", "udp", "--dport", "53", "-m", "string",
+                           "--algo", "bm", "--hex-string", "|001c0001|", "-j", "DROP")),),
+        expect=Expect(kubectl_ok=True, warnings=frozenset({"dns.aaaa_unanswered"})),
+    ),
+    Scenario(
         name="mtu-blackhole",
         title="A link with a small MTU whose ICMP 'fragmentation needed' is filtered",
         cause="the router's side of the client's link takes 576 bytes and its ICMP is dropped",

@@ -166,6 +166,28 @@ def resolver_unreachable(obs: Observations) -> Iterator[Hit]:
                   severity=Severity.BLOCKER)
 
 
+@rule("dns.aaaa_unanswered", Severity.WARNING, "The resolver never answers kubectl's AAAA queries",
+      "Make {server} answer AAAA queries (an empty NOERROR answer is enough); whatever drops them (a "
+      "firewall, a DNS proxy) costs every Go program the resolver's full timeout on each lookup. "
+      "Meanwhile `options timeout:1` in resolv.conf shortens the wait.")
+def aaaa_unanswered(obs: Observations) -> Iterator[Hit]:
+    """Go sends AAAA beside A and takes the addresses only when both are answered: a resolver
+    that drops AAAA delays every lookup by timeout x attempts though A came back at once."""
+    system = obs.one("dns.system")
+    if system is None or not system.ok or obs.proxy_used() or not system.facts.get("aaaa_unanswered"):
+        return
+    wait = system.facts.get("aaaa_wait_s") or 0.0
+    server = str(system.facts.get("nameserver") or "the resolver")
+    detail = (f"{server} answers A for {obs.target.host} but no server answers the AAAA query kubectl "
+              f"sends beside it: Go waits for both, so every lookup takes {wait:g} s.")
+    blocks = obs.too_slow()
+    if blocks:
+        detail += (f" With --request-timeout {obs.request_timeout_s:g} s, kubectl needs {obs.connect_s():.1f} s "
+                   "to connect and its request fails.")
+    yield Hit(obs.target.host, detail, (evidence(system, f"AAAA unanswered for {wait:g} s"),),
+              fix_args={"server": server.rsplit(":", 1)[0]}, severity=Severity.BLOCKER if blocks else None)
+
+
 @rule("dns.hosts_override", Severity.WARNING, "/etc/hosts overrides DNS for the API server",
       "Remove or correct the {host} line in {hosts_file}: private endpoint addresses change when a cluster "
       "is recreated or stopped and started.")
@@ -223,4 +245,5 @@ def split_horizon(obs: Observations) -> Iterator[Hit]:
               fix_args={"system": "the system resolver"})
 
 
-RULES = (nxdomain, no_answer, cname_loop, invalid_name, id_mismatch, server_failure, resolver_unreachable, hosts_override, split_horizon)
+RULES = (nxdomain, no_answer, cname_loop, invalid_name, id_mismatch, server_failure, resolver_unreachable,
+         aaaa_unanswered, hosts_override, split_horizon)

@@ -281,3 +281,21 @@ def test_a_silent_nameserver_blocks_when_its_wait_passes_the_request_timeout():
     assert [f.severity for f in found] == [Severity.BLOCKER]
     assert "With --request-timeout 2 s, kubectl needs 5.0 s to connect" in found[0].detail
     assert judge(o)[0] == "unreachable"
+
+
+@pytest.mark.parametrize(("request_timeout_s", "severity", "verdict"), [
+    (None, Severity.WARNING, "reachable"),
+    (3.0, Severity.BLOCKER, "unreachable"),
+])
+def test_unanswered_aaaa_costs_every_lookup_and_blocks_past_the_request_timeout(request_timeout_s, severity,
+                                                                                 verdict):
+    # Measured in the lab (dns-aaaa-dropped): kubectl takes 4.09 s where A answers at once
+    # and AAAA never does, with timeout:2 attempts:2.
+    system = b.dns(addrs=["10.1.0.4"])
+    system = dataclasses.replace(system, facts={**system.facts, "go_wait_s": 4.0, "aaaa_wait_s": 4.0,
+                                                "aaaa_unanswered": True})
+    o = dataclasses.replace(b.obs(system, *b.working("10.1.0.4")), request_timeout_s=request_timeout_s)
+    found = [f for f in evaluate(all_rules(), o) if f.code == "dns.aaaa_unanswered"]
+    assert [f.severity for f in found] == [severity]
+    assert "so every lookup takes 4 s" in found[0].detail
+    assert judge(o)[0] == verdict

@@ -1,4 +1,7 @@
+import dns.message
 import dns.rcode
+import dns.rdatatype
+import dns.rrset
 
 from agent.deadline import Deadline
 from probes import dns as dns_probe
@@ -109,3 +112,53 @@ def test_all_nameservers_dead_costs_one_wait(tmp_path):
     assert out.failure.kind == "dns.timeout"
     assert out.go_wait_s == 2 * 2 * 2 * 5.0  # two names, two attempts, two servers, 5 s each
     assert took < 1.0
+
+
+def _aaaa_dropped(table):
+    """A resolver (or a filter before it) that answers A and never AAAA."""
+    inner = answer(table)
+
+    def handle(query):
+        return None if query.question[0].rdtype == dns.rdatatype.AAAA else inner(query)
+    return handle
+
+
+def test_a_resolver_that_drops_aaaa_costs_go_its_full_timeout(tmp_path):
+    # Go asks A and AAAA at once and takes the answer only when both lanes end: the silent
+    # AAAA lane costs timeout x attempts, on every lookup, though A answered at once.
+    with Nameserver(_aaaa_dropped({NAME: "10.1.0.4"})) as ns:
+        c = ctx(tmp_path)
+        (tmp_path / "resolv.conf").write_text(f"nameserver {ns.spec}\noptions timeout:1 attempts:2\n")
+        r = dns_probe.system_view(c, NAME)
+    assert r.status is Status.OK
+    assert [a["address"] for a in r.facts["addresses"]] == ["10.1.0.4"]
+    assert r.facts["aaaa_unanswered"] is True
+    assert r.facts["go_wait_s"] == r.facts["aaaa_wait_s"] == 2.0
+
+
+def test_an_answer_with_both_families_keeps_both(tmp_path):
+    def both(query):
+        response = dns.message.make_response(query)
+        q = query.question[0]
+        value = "10.1.0.4" if q.rdtype == dns.rdatatype.A else "fd00::4"
+        response.answer.append(dns.rrset.from_text(q.name, 60, "IN", dns.rdatatype.to_text(q.rdtype), value))
+        return response
+
+    with Nameserver(both) as ns:
+        r = dns_probe.single_view(ctx(tmp_path), NAME, ns.spec, probe="dns.nameserver")
+    assert [a["address"] for a in r.facts["addresses"]] == ["10.1.0.4", "fd00::4"]
+    assert r.facts["aaaa_unanswered"] is False and r.facts["go_wait_s"] < 1
+
+
+def test_an_ipv6_only_name_resolves_through_the_aaaa_lane(tmp_path):
+    def only_aaaa(query):
+        response = dns.message.make_response(query)
+        q = query.question[0]
+        if q.rdtype == dns.rdatatype.AAAA:
+            response.answer.append(dns.rrset.from_text(q.name, 60, "IN", "AAAA", "fd00::4"))
+        return response
+
+    with Nameserver(only_aaaa) as ns:
+        r = dns_probe.single_view(ctx(tmp_path), NAME, ns.spec, probe="dns.nameserver")
+    assert r.status is Status.OK
+    assert [a["address"] for a in r.facts["addresses"]] == ["fd00::4"]
