@@ -41,7 +41,8 @@ WAIT_SLACK_S = 0.5  # issue #8: every diagnosis within --timeout + 0.5 s, whatev
 KUBECTL_TIMEOUT_S = 5.0
 # Scenarios where something stays silent, so some probe waits out its --timeout.
 # A plugin that waits for a sign-in is stopped at --timeout too.
-_SILENT = {"net.filtered", "dns.resolver_unreachable", "net.mtu_blackhole", "auth.interactive_required"}
+_SILENT = {"net.filtered", "dns.resolver_unreachable", "net.mtu_blackhole", "auth.interactive_required",
+           "dns.aaaa_unanswered"}
 
 
 def _waits(s: Scenario) -> bool:
