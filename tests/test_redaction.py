@@ -172,3 +172,12 @@ def test_url_password_finds_the_raw_password():
     assert "Pass/word" in redact.url_password("http://user:Pass/word@proxy:3128")
     assert "Pa#ss" in redact.url_password("http://user:Pa#ss@proxy:3128")
     assert set(redact.url_password("http://user:p%40ss@proxy:3128")) == {"p%40ss", "p@ss"}
+
+
+def test_exec_args_are_scanned_by_flag_name_only():
+    # A value is never lowered whole (a kubeconfig of 100k aliased 60 kB args took 10 s to
+    # scan): only the flag's name, before any '=', within its first 128 characters.
+    from agent import redact
+
+    args = ["--client-secret=s3cr3t-1", "--token", "t0k3n-2", "x" * 200 + "secret", "--PASSWORD=pw-3"]
+    assert redact.from_user({"exec": {"args": args}}) == ["s3cr3t-1", "t0k3n-2", "pw-3"]
