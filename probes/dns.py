@@ -39,7 +39,6 @@ import dns.rdatatype
 from probes import hosts
 from probes.base import Attempt, Failure, ProbeContext, ProbeResult, Status, address_class
 
-MAX_SYSTEM_FILE_CHARS = 4 * 1024 * 1024  # resolv.conf and hosts are read up to this
 MAX_ADDRESSES = 32  # kept per answer: kubectl dials the first that connects
 
 
@@ -168,7 +167,7 @@ def read_resolv_conf(path: str, hostname: str | None = None) -> ResolvConf:
         hostname = socket.gethostname()
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
-            text = fh.read(MAX_SYSTEM_FILE_CHARS)  # a real resolv.conf is a few lines
+            text = fh.read(hosts.MAX_FILE_CHARS)
     except OSError:
         text = ""
     return parse_resolv_conf(text, hostname, ports=os.environ.get(TEST_PORTS_ENV) == "1")

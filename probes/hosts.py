@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import ipaddress
 
+# /etc/hosts and resolv.conf are a few kB; a path pointed at /dev/zero is not.
+MAX_FILE_CHARS = 4 * 1024 * 1024
+
 
 def _lower_ascii(text: str) -> str:
     # Go lowers ASCII letters only; str.lower() would also fold non-ASCII ones.
@@ -67,7 +70,7 @@ def key(name: str) -> str:
 def lookup(path: str, name: str) -> list[str]:
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
-            text = fh.read(4 * 1024 * 1024)  # /etc/hosts is a few kB; /dev/zero is not
+            text = fh.read(MAX_FILE_CHARS)
     except OSError:
         return []
     return parse_hosts(text).get(key(name), [])

@@ -40,6 +40,14 @@ def _microsocks(*args: str):
     return proc, port
 
 
+def _with_server(kc, server: str):
+    """The kubeconfig with its server URL replaced (tls-server-name kept)."""
+    doc = yaml.safe_load(kc.read_text())
+    doc["clusters"][0]["cluster"]["server"] = server
+    kc.write_text(yaml.safe_dump(doc))
+    return kc
+
+
 def _socks_kubeconfig(tmp_path, api_port, ca_pem, proxy_url):
     kc = write_kubeconfig(tmp_path / "kc", api_port, ca_pem, **{"proxy-url": proxy_url})
     doc = yaml.safe_load(kc.read_text())
@@ -158,10 +166,7 @@ def test_tunnel_up_on_127_0_0_1_but_not_on_ipv6_loopback_is_reachable(tmp_path, 
     (tmp_path / "hosts").write_text("::1 localhost ip6-localhost\n127.0.0.1 localhost\n")
     leaf = pki.make_server_cert(ca, "apiserver", ["aks-e2e-dns-5f2c1a9b.hcp.westeurope.azmk8s.io"], [])
     with apiserver(tmp_path, leaf, token=TOKEN) as port:
-        kc = write_kubeconfig(tmp_path / "kc", port, ca.cert_pem)
-        doc = yaml.safe_load(kc.read_text())
-        doc["clusters"][0]["cluster"]["server"] = f"https://localhost:{port}"
-        kc.write_text(yaml.safe_dump(doc))
+        kc = _with_server(write_kubeconfig(tmp_path / "kc", port, ca.cert_pem), f"https://localhost:{port}")
         report = diagnose(Request(kubeconfig=str(kc), timeout_s=2, hosts_path=str(tmp_path / "hosts"),
                                   cloud={"discover": "off"}), env={"PATH": "/usr/bin:/bin"}).report
     assert report.verdict == "reachable"
@@ -175,10 +180,7 @@ def test_https_proxy_is_used_for_localhost_in_capitals(tmp_path, ca, kubectl):
     # dead one, and kubectl fails.
     leaf = pki.make_server_cert(ca, "apiserver", ["aks-e2e-dns-5f2c1a9b.hcp.westeurope.azmk8s.io"], [])
     with apiserver(tmp_path, leaf, token=TOKEN) as port:
-        kc = write_kubeconfig(tmp_path / "kc", port, ca.cert_pem)
-        doc = yaml.safe_load(kc.read_text())
-        doc["clusters"][0]["cluster"]["server"] = f"https://LOCALHOST:{port}"
-        kc.write_text(yaml.safe_dump(doc))
+        kc = _with_server(write_kubeconfig(tmp_path / "kc", port, ca.cert_pem), f"https://LOCALHOST:{port}")
         dead_proxy = f"http://127.0.0.1:{closed_port()}"
         report = kubereach(kc, env={"HTTPS_PROXY": dead_proxy})
         failed = subprocess.run([kubectl, "--kubeconfig", str(kc), "get", "--raw", "/version",
